@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from apps.audit.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "request_id",
+        "organization",
+        "key_prefix",
+        "ingress",
+        "requested_model",
+        "provider",
+        "status_code",
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    ]
+    list_filter = ["status_code", "ingress", "provider", "organization", "stream"]
+    search_fields = ["request_id", "key_prefix", "requested_model", "upstream_model"]
+    date_hierarchy = "created_at"
+    list_select_related = ["organization"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,81 @@
+"""The permission catalog: every action the control plane authorizes.
+
+A permission is written `<service>:<resource>.<verb>`, for example `keys:key.create`.
+Policies and service-token scopes may use shell-style globs (`keys:*`, `*:*.read`);
+`expand` turns a glob into the catalog entries it covers.
+"""
+
+from fnmatch import fnmatchcase
+
+CATALOG: dict[str, str] = {
+    "tenancy:organization.read": "View the organization.",
+    "tenancy:organization.update": "Rename the organization.",
+    "tenancy:organization.delete": "Delete the organization and everything in it.",
+    "tenancy:project.read": "View projects.",
+    "tenancy:project.create": "Create projects.",
+    "tenancy:project.update": "Edit projects.",
+    "tenancy:project.delete": "Delete projects.",
+    "keys:key.read": "View virtual keys (prefix only).",
+    "keys:key.create": "Issue virtual keys.",
+    "keys:key.update": "Edit virtual keys.",
+    "keys:key.rotate": "Rotate virtual keys.",
+    "keys:key.revoke": "Revoke virtual keys.",
+    "keys:key.delete": "Delete virtual keys.",
+    "providers:connection.read": "View provider connections (never the credential).",
+    "providers:connection.create": "Add provider connections.",
+    "providers:connection.update": "Edit provider connections and their credentials.",
+    "providers:connection.delete": "Delete provider connections.",
+    "providers:model.read": "View models and their prices.",
+    "providers:model.create": "Add models.",
+    "providers:model.update": "Edit models and prices.",
+    "providers:model.delete": "Delete models.",
+    "audit:event.read": "Read gateway audit events.",
+    "audit:adminlog.read": "Read the admin audit log.",
+    "iam:user.read": "View the organization's users.",
+    "iam:user.update": "Edit user tags used by policies.",
+    "iam:membership.read": "View role grants.",
+    "iam:membership.create": "Grant roles.",
+    "iam:membership.delete": "Revoke roles.",
+    "iam:group.read": "View groups.",
+    "iam:group.create": "Create groups.",
+    "iam:group.update": "Edit groups, their members and roles.",
+    "iam:group.delete": "Delete groups.",
+    "iam:policy.read": "View policies.",
+    "iam:policy.create": "Create policies.",
+    "iam:policy.update": "Edit policies.",
+    "iam:policy.delete": "Delete policies.",
+    "iam:token.read": "View service tokens (prefix only).",
+    "iam:token.create": "Create service tokens.",
+    "iam:token.revoke": "Revoke service tokens.",
+    "iam:tag.read": "View resource tags.",
+    "iam:tag.update": "Set resource tags used by policies.",
+}
+
+
+def is_known(permission: str) -> bool:
+    """Return whether permission is a catalog entry (not a glob)."""
+    return permission in CATALOG
+
+
+def expand(pattern: str) -> frozenset[str]:
+    """Return the catalog permissions the glob pattern covers."""
+    return frozenset(name for name in CATALOG if fnmatchcase(name, pattern))
+
+
+def expand_all(patterns: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """Return the union of `expand` over patterns."""
+    covered: set[str] = set()
+    for pattern in patterns:
+        covered |= expand(pattern)
+    return frozenset(covered)
+
+
+def split(permission: str) -> tuple[str, str, str]:
+    """Split `service:resource.verb` into its three parts; raise ValueError if malformed."""
+    service, _, rest = permission.partition(":")
+    resource_type, _, verb = rest.rpartition(".")
+    if not service or not resource_type or not verb:
+        raise ValueError(
+            f'Permission "{permission}" is not of the form service:resource.verb.'
+        )
+    return service, resource_type, verb

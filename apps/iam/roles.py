@@ -1,0 +1,69 @@
+"""Built-in roles and the permissions each one grants.
+
+Roles other than project admin apply to the whole organization. A project-admin grant
+names one project and covers only resources inside it.
+"""
+
+from apps.iam.permissions import CATALOG, expand_all
+
+ORG_OWNER = "org_owner"
+ORG_ADMIN = "org_admin"
+PROJECT_ADMIN = "project_admin"
+DEVELOPER = "developer"
+AUDITOR = "auditor"
+VIEWER = "viewer"
+
+ROLE_CHOICES = [
+    (ORG_OWNER, "Organization owner"),
+    (ORG_ADMIN, "Organization admin"),
+    (PROJECT_ADMIN, "Project admin"),
+    (DEVELOPER, "Developer"),
+    (AUDITOR, "Auditor"),
+    (VIEWER, "Viewer"),
+]
+
+PROJECT_SCOPED_ROLES = frozenset({PROJECT_ADMIN})
+
+_READ_ALL = [
+    "tenancy:*.read",
+    "keys:*.read",
+    "providers:*.read",
+    "iam:user.read",
+    "iam:membership.read",
+    "iam:group.read",
+    "iam:policy.read",
+    "iam:tag.read",
+]
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    ORG_OWNER: frozenset(CATALOG),
+    # An admin runs the organization but cannot delete it, so it cannot grant the owner
+    # role either: the escalation check requires holding every permission granted.
+    ORG_ADMIN: frozenset(CATALOG) - {"tenancy:organization.delete"},
+    PROJECT_ADMIN: expand_all(
+        [
+            "tenancy:project.read",
+            "tenancy:project.update",
+            "keys:*",
+            "providers:*.read",
+            "audit:event.read",
+        ]
+    ),
+    DEVELOPER: expand_all(
+        [
+            "tenancy:*.read",
+            "keys:key.read",
+            "keys:key.create",
+            "keys:key.rotate",
+            "keys:key.revoke",
+            "providers:*.read",
+        ]
+    ),
+    AUDITOR: expand_all(["audit:*.read"]),
+    VIEWER: expand_all(_READ_ALL),
+}
+
+
+def permissions_of(role: str) -> frozenset[str]:
+    """Return the permissions role grants; raise KeyError for an unknown role."""
+    return ROLE_PERMISSIONS[role]

@@ -1,0 +1,54 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from apps.keys.models import VirtualKey
+from apps.keys.services import assign_new_secret, revoke_key
+
+
+@admin.register(VirtualKey)
+class VirtualKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "prefix",
+        "organization",
+        "project",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    list_filter = ["organization", "revoked_at"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "last_used_at", "created_at", "revoked_at"]
+    fields = [
+        "organization",
+        "project",
+        "owner",
+        "name",
+        "allowed_models",
+        "expires_at",
+        "prefix",
+        "revoked_at",
+        "last_used_at",
+        "created_at",
+    ]
+    actions = ["revoke_selected"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        plaintext = None if change else assign_new_secret(obj)
+        super().save_model(request, obj, form, change)
+        if plaintext:
+            messages.warning(
+                request,
+                f"Key created: {plaintext} . Copy it now; it is stored only as a digest "
+                "and cannot be shown again.",
+            )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_selected(self, request, queryset) -> None:
+        count = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            revoke_key(key)
+            count += 1
+        self.message_user(
+            request, f"Revoked {count} key(s) at {timezone.now():%Y-%m-%d %H:%M} UTC."
+        )

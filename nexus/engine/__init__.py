@@ -1,0 +1,1 @@
+"""Framework-free traffic engine shared by the gateway, the proxy and the agent."""

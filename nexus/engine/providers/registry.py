@@ -1,0 +1,20 @@
+"""Provider types by name; callers dispatch through here, never on the name."""
+
+from nexus.engine.providers.anthropic import AnthropicAdapter
+from nexus.engine.providers.base import ProviderAdapter
+from nexus.engine.providers.openai import OpenAIAdapter
+from nexus.engine.snapshot import ConnectionEntry
+
+PROVIDER_TYPES: dict[str, type[ProviderAdapter]] = {
+    adapter.name: adapter for adapter in (OpenAIAdapter, AnthropicAdapter)
+}
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """Return (name, name) pairs for form and model choices."""
+    return [(name, name) for name in sorted(PROVIDER_TYPES)]
+
+
+def build_adapter(connection: ConnectionEntry) -> ProviderAdapter:
+    """Return the codec for a connection; raise KeyError for an unknown type."""
+    return PROVIDER_TYPES[connection.provider_type](connection)

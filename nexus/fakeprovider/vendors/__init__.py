@@ -1,0 +1,12 @@
+"""Fake vendors, one module each, all built on ``vendors.base.Vendor``.
+
+To add a vendor, write a module with a ``Vendor`` subclass and list it in
+``VENDOR_CLASSES``; the server mounts its endpoints and shares the request recorder
+and the script queue with every other vendor.
+"""
+
+from nexus.fakeprovider.vendors.anthropic import AnthropicVendor
+from nexus.fakeprovider.vendors.base import Vendor
+from nexus.fakeprovider.vendors.openai import OpenAIVendor
+
+VENDOR_CLASSES: tuple[type[Vendor], ...] = (OpenAIVendor, AnthropicVendor)

@@ -1,0 +1,200 @@
+"""Django settings, read from the environment.
+
+With nothing set, Nexus runs on the embedded default: SQLite, a local-memory cache,
+the in-memory channel layer and eager Celery. DATABASE_URL, REDIS_URL and
+CELERY_BROKER_URL switch to PostgreSQL, Redis and real Celery workers.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from nexus.engine.env import Env, EnvError
+from nexus.settings.secrets import load_or_create_secret
+
+env = Env()
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+try:
+    # Core
+    DEBUG = env.bool("NEXUS_DEBUG", False)
+    DATA_DIR = Path(env.str("NEXUS_DATA_DIR", str(BASE_DIR / "var")))
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    SECRET_KEY = env.secret("NEXUS_SECRET_KEY") or load_or_create_secret(
+        DATA_DIR / "secret_key", 50
+    )
+    ALLOWED_HOSTS = env.list("NEXUS_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    CSRF_TRUSTED_ORIGINS = env.list("NEXUS_CSRF_TRUSTED_ORIGINS")
+
+    # Database: SQLite in the data directory unless DATABASE_URL is set
+    DATABASE_URL = env.str("DATABASE_URL")
+    if DATABASE_URL:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    else:
+        DATABASES = {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": DATA_DIR / "nexus.sqlite3",
+                "OPTIONS": {
+                    "transaction_mode": "IMMEDIATE",
+                    "timeout": 20,
+                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                },
+                "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+            }
+        }
+
+    # Cache and shared counters: Redis when REDIS_URL is set, local memory otherwise
+    REDIS_URL = env.str("REDIS_URL")
+    if REDIS_URL:
+        CACHES = {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "nexus",
+            }
+        }
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [REDIS_URL]},
+            }
+        }
+    else:
+        CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        }
+        CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        }
+
+    # Celery: eager in the embedded default
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
+    CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+    CELERY_TASK_EAGER_PROPAGATES = True
+    CELERY_RESULT_BACKEND = None
+    CELERY_TASK_IGNORE_RESULT = True
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    CELERY_TIMEZONE = "UTC"
+
+    # Credential vault: key ring "id:base64-32-bytes,..." and the id used for new writes
+    NEXUS_VAULT_KEYS = env.secret("NEXUS_VAULT_KEYS")
+    NEXUS_VAULT_ACTIVE_KEY = env.str("NEXUS_VAULT_ACTIVE_KEY")
+    if not NEXUS_VAULT_KEYS:
+        NEXUS_VAULT_KEYS = "local:" + load_or_create_secret(
+            DATA_DIR / "vault_key", 32, encoding="base64"
+        )
+        NEXUS_VAULT_ACTIVE_KEY = NEXUS_VAULT_ACTIVE_KEY or "local"
+
+    # Virtual keys: HMAC-SHA256 secret for the stored key digests
+    NEXUS_KEY_HASH_SECRET = env.secret(
+        "NEXUS_KEY_HASH_SECRET"
+    ) or load_or_create_secret(DATA_DIR / "key_hash_secret", 32)
+
+    # Traffic limits
+    NEXUS_MAX_REQUEST_BYTES = env.int(
+        "NEXUS_MAX_REQUEST_BYTES", 32 * 1024 * 1024, minimum=1024
+    )
+    NEXUS_MAX_HEADER_BYTES = env.int("NEXUS_MAX_HEADER_BYTES", 32 * 1024, minimum=1024)
+    NEXUS_REQUEST_BODY_TIMEOUT = env.float(
+        "NEXUS_REQUEST_BODY_TIMEOUT", 30.0, minimum=0.1
+    )
+    NEXUS_UPSTREAM_CONNECT_TIMEOUT = env.float(
+        "NEXUS_UPSTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.1
+    )
+    NEXUS_UPSTREAM_TIMEOUT = env.float("NEXUS_UPSTREAM_TIMEOUT", 600.0, minimum=0.1)
+    NEXUS_UPSTREAM_POOL_SIZE = env.int("NEXUS_UPSTREAM_POOL_SIZE", 512, minimum=1)
+
+    # Config snapshot: the fallback poll period when pub/sub messages are lost
+    NEXUS_CONFIG_POLL_SECONDS = env.float(
+        "NEXUS_CONFIG_POLL_SECONDS", 1.0, minimum=0.05
+    )
+
+    # Audit: batch size and flush period of the background writer
+    NEXUS_AUDIT_BATCH_SIZE = env.int("NEXUS_AUDIT_BATCH_SIZE", 500, minimum=1)
+    NEXUS_AUDIT_FLUSH_SECONDS = env.float(
+        "NEXUS_AUDIT_FLUSH_SECONDS", 0.5, minimum=0.01
+    )
+    NEXUS_AUDIT_QUEUE_SIZE = env.int("NEXUS_AUDIT_QUEUE_SIZE", 100_000, minimum=100)
+except EnvError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "apps.tenancy",
+    "apps.keys",
+    "apps.providers",
+    "apps.audit",
+    "apps.gateway",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nexus.urls"
+ASGI_APPLICATION = "nexus.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("NEXUS_LOG_LEVEL", "INFO")},
+}
