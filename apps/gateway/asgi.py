@@ -10,6 +10,7 @@ from typing import Any
 from apps.gateway import traffic
 from apps.gateway.exchange import Exchange
 from apps.gateway.runtime import GatewayRuntime
+from nexus.engine.call import Call
 from nexus.engine.errors import (
     HeadersTooLargeError,
     MethodNotAllowedError,
@@ -61,7 +62,7 @@ class GatewayApp:
             if route
             else (ANTHROPIC if path.startswith("/v1/messages") else OPENAI)
         )
-        call = traffic.Call(
+        call = Call(
             ingress=route[2] if route else "unknown", client_ip=exchange.client_ip
         )
         if exchange.header_bytes > settings.NEXUS_MAX_HEADER_BYTES:

@@ -13,11 +13,14 @@ from django.conf import settings
 
 from apps.audit.writer import AuditWriter
 from apps.gateway import changes
+from apps.gateway.pipeline import build_router, build_stages
 from apps.gateway.snapshot_builder import build_snapshot
 from nexus.engine.http import UpstreamClient
-from nexus.engine.providers.base import ProviderAdapter
+from nexus.engine.providers.base import OptionsError, ProviderAdapter
 from nexus.engine.providers.registry import build_adapter
 from nexus.engine.snapshot import Snapshot
+from nexus.engine.stages import Stage
+from nexus.engine.targets import Router
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ class GatewayRuntime:
         self.redis: aioredis.Redis | None = None
         # Requests being served; their audit events are not queued yet.
         self.in_flight = 0
+        # Pipeline stages in order (kill switches, hooks, quotas, cache) and the router.
+        self.stages: list[Stage] = []
+        self.router: Router = Router()
 
     async def start(self) -> None:
         """Load the first snapshot and start the watcher; repeat calls do nothing."""
@@ -53,6 +59,8 @@ class GatewayRuntime:
             if self.started:
                 return
             self.loop = asyncio.get_running_loop()
+            self.stages = build_stages(self)
+            self.router = build_router(self)
             self.audit.start()
             await self.reload()
             changes.add_local_listener(self._local_change)
@@ -76,6 +84,8 @@ class GatewayRuntime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        for stage in self.stages:
+            await stage.close()
         await self.client.close()
         if self.redis is not None:
             await self.redis.aclose()

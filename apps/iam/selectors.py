@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from apps.iam.models import GroupRole, Membership, Policy, ResourceTags, UserTags
+from apps.iam.roles import ORG_OWNER
 from apps.tenancy.models import Organization
 
 
@@ -84,10 +85,10 @@ def get_resource_tags(resource: str) -> dict[str, object]:
 def count_owners(organization: Organization) -> int:
     """Return how many distinct users hold the owner role in the organization."""
     direct = Membership.objects.filter(
-        organization=organization, role="org_owner"
+        organization=organization, role=ORG_OWNER
     ).values("user_id")
     via_group = GroupRole.objects.filter(
-        group__organization=organization, role="org_owner"
+        group__organization=organization, role=ORG_OWNER
     ).values_list("group__members", flat=True)
     owners = set(direct.values_list("user_id", flat=True))
     owners.update(user_id for user_id in via_group if user_id is not None)

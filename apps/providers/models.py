@@ -3,6 +3,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from nexus.engine.providers.base import OptionsError
 from nexus.engine.providers.registry import PROVIDER_TYPES, provider_choices
 from nexus.engine.vault import Sealed
 
@@ -57,8 +58,13 @@ class ProviderConnection(models.Model):
         return Sealed(self.credential_key_id, self.credential_ciphertext)
 
     def clean(self) -> None:
-        if not isinstance(self.options, dict):
-            raise ValidationError({"options": "Options must be a JSON object."})
+        adapter = PROVIDER_TYPES.get(self.provider_type)
+        if adapter is None:
+            return
+        try:
+            adapter.parse_options(self.options)
+        except OptionsError as exc:
+            raise ValidationError({"options": str(exc)}) from None
 
 
 class Model(models.Model):

@@ -269,3 +269,48 @@ def text_of(content: Any) -> str:
             if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
+
+
+def result_to_chunks(result: ChatResult) -> list[dict[str, Any]]:
+    """Return a complete answer as canonical stream chunks, for replaying it as a stream."""
+    body = result.body
+    base = {
+        "id": body.get("id", ""),
+        "object": "chat.completion.chunk",
+        "created": body.get("created", 0),
+        "model": body.get("model", ""),
+    }
+    chunks = []
+    for choice in body.get("choices") or []:
+        message = choice.get("message") or {}
+        index = choice.get("index", 0)
+        delta: dict[str, Any] = {"role": "assistant"}
+        if message.get("reasoning_content"):
+            delta["reasoning_content"] = message["reasoning_content"]
+        if message.get("content") is not None:
+            delta["content"] = message["content"]
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [
+                dict(call, index=position)
+                for position, call in enumerate(message["tool_calls"])
+            ]
+        chunks.append(
+            {
+                **base,
+                "choices": [{"index": index, "delta": delta, "finish_reason": None}],
+            }
+        )
+        chunks.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": index,
+                        "delta": {},
+                        "finish_reason": choice.get("finish_reason", "stop"),
+                    }
+                ],
+            }
+        )
+    chunks.append({**base, "choices": [], "usage": result.usage.to_openai()})
+    return chunks

@@ -15,9 +15,9 @@ and use the ``fake_provider`` fixture::
         ...
         assert fake_provider.requests[-1].json["model"] == "claude-test"
 
-Without a script, answers are deterministic: the text is ``"Echo: <last user text>"``
+Without a script, responses are deterministic: the text is ``"Echo: <last user text>"``
 and tokens are whitespace-separated words (rules in ``nexus.fakeprovider.reply``).
-Scripted responses replace answers one request at a time (forms in
+Scripted responses replace them one request at a time (forms in
 ``nexus.fakeprovider.script``). Another process scripts the server through the
 control API under ``/_fake/`` (``nexus.fakeprovider.app``) or with
 ``FakeProviderClient``.

@@ -1,8 +1,7 @@
 """The fake provider's aiohttp application: vendor routes, control API, shared state.
 
-Every vendor request is recorded, authenticated by its vendor, then answered by the
-oldest matching scripted response or, when none is queued, by the vendor's default
-answer. Paths that no vendor serves get a 404 unless a scripted response matches
+Every vendor request is recorded and authenticated by its vendor. The oldest matching
+scripted response is then sent, or the vendor's default response when none is queued. Paths that no vendor serves get a 404 unless a scripted response matches
 them, so a test can script a vendor that has no module yet.
 
 Control API, for processes that cannot call the Python API:

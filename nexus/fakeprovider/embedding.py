@@ -17,6 +17,8 @@ import struct
 logger = logging.getLogger(__name__)
 
 DEFAULT_DIMENSIONS = 8
+# Bounds the work one embeddings request can cause.
+MAX_DIMENSIONS = 16384
 
 
 def embed_text(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:

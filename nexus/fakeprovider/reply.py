@@ -15,7 +15,7 @@ Rules, shared by every vendor:
   contains the word ``parallel``: then every named tool is called, and a single named
   tool is called twice. Arguments fill each required parameter of the tool's JSON
   schema with a placeholder of its type (``{}`` when nothing is required).
-- When the request asks for reasoning, the reply carries the reasoning text
+- When the request enables reasoning, the reply carries the reasoning text
   ``"Thinking about: " + last user text``.
 - A max output token limit cuts the reply text to that many words and sets the
   finish reason to ``"length"``.
@@ -159,10 +159,10 @@ def stable_id(prefix: str, *parts: str) -> str:
 def compose_reply(prompt: Prompt, override: dict[str, Any] | None = None) -> Reply:
     """Build the reply for the prompt, then apply a scripted override.
 
-    The override keys are ``text``, ``tool_calls`` (a list of ``{"name": ...,
-    "arguments": {...}}``, with an optional ``id``), ``reasoning``,
-    ``finish_reason`` and ``usage`` (a dict with the fields of ``Usage``; missing
-    fields keep the counted value).
+    The override keys are ``text``, ``tool_calls``, ``reasoning``, ``finish_reason``
+    and ``usage``. Each tool call is ``{"name": ..., "arguments": {...}}`` with an
+    optional ``id``. ``usage`` may set any field of ``Usage``, and the fields it
+    leaves out keep their counted values.
     """
     override = override or {}
     text = ECHO_PREFIX + prompt.last_user_text
@@ -182,6 +182,8 @@ def compose_reply(prompt: Prompt, override: dict[str, Any] | None = None) -> Rep
 
     finish_reason = "tool_calls" if tool_calls else "stop"
     limit = prompt.max_output_tokens
+    if not isinstance(limit, int):
+        limit = None
     if not tool_calls and limit is not None and count_words(text) > limit:
         text = "".join(split_pieces(text)[:limit]).rstrip()
         finish_reason = "length"

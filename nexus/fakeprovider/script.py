@@ -9,18 +9,22 @@ A scripted response is a dict with at most one body form:
 - ``{"chunks": [str-or-bytes, ...]}``: a streamed body sent chunk by chunk.
 - ``{"error": {"type": ..., "message": ..., "code": ...}}`` or ``{"error": type}``:
   an error body in the format of the vendor that owns the path (status 500 unless
-  ``status`` says otherwise).
-- ``{"reply": {...}}``: the vendor's normal answer with overrides (``text``,
+  ``status`` sets another code).
+- ``{"reply": {...}}``: the vendor's default response with overrides (``text``,
   ``tool_calls``, ``reasoning``, ``finish_reason``, ``usage``), in the wire format the
-  request asks for, streamed or not.
-- ``{"hang": true}``: never answer; ``reset()`` closes the connection.
-- no body form: the vendor's normal answer.
+  request selects, streamed or not.
+- ``{"hang": true}``: no response until ``reset()`` or shutdown closes the connection.
+- no body form: the vendor's default response.
 
-Options: ``status`` (for the json, body, sse, chunks and error forms) and
-``headers`` (added to any answer); ``delay`` seconds before answering;
-``chunk_delay`` seconds between stream chunks; ``"then": "close"`` to abort the
-connection after the ``sse`` or ``chunks`` body, or at once when there is no body
-form; ``close_after`` to abort a stream after that many chunks.
+Options:
+
+- ``status``: the HTTP status of the json, body, sse, chunks and error forms.
+- ``headers``: added to any response.
+- ``delay``: seconds to wait before responding.
+- ``chunk_delay``: seconds between stream chunks.
+- ``"then": "close"``: abort the connection after the sse or chunks body, or at once
+  when there is no body form.
+- ``close_after``: abort a stream after that many chunks.
 """
 
 import asyncio
@@ -247,7 +251,7 @@ async def play_script(
     handler: Handler,
     wait_for_release: Callable[[], Awaitable[None]],
 ) -> web.StreamResponse:
-    """Answer the call as the script says; ``handler`` gives the vendor's normal answer."""
+    """Send the scripted response; ``handler`` builds the vendor's default response."""
     if script.delay:
         await asyncio.sleep(script.delay)
     if script.hang:

@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "apps.providers",
     "apps.audit",
     "apps.gateway",
+    "apps.iam",
 ]
 
 MIDDLEWARE = [

@@ -62,7 +62,7 @@ def test_messages_tool_use_block(anthropic_client):
     assert block.id.startswith("toolu_")
 
 
-def test_messages_after_tool_result_answers_with_text(anthropic_client):
+def test_messages_after_tool_result_is_text(anthropic_client):
     messages = [
         *user("call get_weather"),
         {

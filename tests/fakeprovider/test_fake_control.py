@@ -21,7 +21,7 @@ def control(fake_provider):
     return FakeProviderClient(fake_provider.url)
 
 
-def test_control_enqueue_scripts_next_answer(control, openai_client):
+def test_control_enqueue_scripts_next_response(control, openai_client):
     control.enqueue("/v1/chat/completions", {"reply": {"text": "from control"}})
 
     completion = openai_client.chat.completions.create(**CHAT)

@@ -142,7 +142,7 @@ def test_chat_unknown_tool_name_gets_text(openai_client):
     assert completion.choices[0].message.content == "Echo: call weather"
 
 
-def test_chat_after_tool_result_answers_with_text(openai_client):
+def test_chat_after_tool_result_is_text(openai_client):
     messages = [
         *user("call clock"),
         {

@@ -93,6 +93,7 @@ def test_embeddings_token_id_input(http):
     [
         {"input": []},
         {"input": "x", "dimensions": 0},
+        {"input": "x", "dimensions": 100_000},
         {"input": "x", "encoding_format": "hex"},
     ],
 )

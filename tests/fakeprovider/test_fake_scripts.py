@@ -87,7 +87,7 @@ def test_scripted_error_uses_vendor_error_shape(http, fake_provider):
     assert error["message"] == "Scripted error."
 
 
-def test_raw_sse_is_replayed_byte_for_byte_per_event(fake_provider):
+def test_raw_sse_replayed_per_event(fake_provider):
     fake_provider.enqueue(None, {"sse": ANTHROPIC_SSE, "chunk_delay": 0.1})
     raw = ANTHROPIC_SSE.encode()
 
@@ -185,7 +185,7 @@ def test_delay_triggers_client_timeout(fake_provider):
         client.chat.completions.create(**CHAT)
 
 
-def test_delay_then_default_answer(openai_client, fake_provider):
+def test_delay_then_default_response(openai_client, fake_provider):
     fake_provider.enqueue(None, {"delay": 0.2})
     started = time.monotonic()
 
@@ -195,7 +195,7 @@ def test_delay_then_default_answer(openai_client, fake_provider):
     assert completion.choices[0].message.content == "Echo: hi"
 
 
-def test_hang_never_answers_until_reset(fake_provider):
+def test_hang_blocks_until_reset(fake_provider):
     client = openai.OpenAI(
         base_url=fake_provider.openai_base, api_key="k", max_retries=0, timeout=0.3
     )
@@ -268,7 +268,7 @@ def test_reply_override_tool_calls_and_usage(openai_client, fake_provider):
     assert completion.usage.completion_tokens_details.reasoning_tokens == 2
 
 
-def test_headers_are_added_to_default_answer(http, fake_provider):
+def test_headers_added_to_default_response(http, fake_provider):
     fake_provider.enqueue(None, {"headers": {"x-ratelimit-remaining-requests": "0"}})
 
     response = http.post("/v1/chat/completions", headers=OPENAI_HEADERS, json=CHAT)

@@ -5,6 +5,7 @@ format and the provider's answers, streams and errors back into canonical form.
 Sending, timeouts and pooling belong to the HTTP client and the gateway.
 """
 
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import orjson
@@ -38,6 +39,15 @@ ERROR_TYPES = {
 }
 
 
+class OptionsError(ValueError):
+    """A provider connection's options do not fit its provider type."""
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a provider type that has none."""
+
+
 class StreamDecoder:
     """Turn a provider's streamed bytes into canonical chunks, keeping usage."""
 
@@ -62,10 +72,30 @@ class ProviderAdapter:
     default_base_url: ClassVar[str] = ""
     supports_chat: ClassVar[bool] = True
     supports_embeddings: ClassVar[bool] = False
+    # The dataclass a connection's `options` JSON is read into; fields need defaults.
+    options_class: ClassVar[type] = NoOptions
 
     def __init__(self, connection: ConnectionEntry) -> None:
         self.connection = connection
         self.base_url = (connection.base_url or self.default_base_url).rstrip("/")
+        self.options = self.parse_options(connection.options)
+
+    @classmethod
+    def parse_options(cls, options: Any) -> Any:
+        """Read a connection's options into options_class, or raise OptionsError."""
+        if not isinstance(options, dict):
+            raise OptionsError("Provider options must be a JSON object.")
+        known = {item.name: item for item in fields(cls.options_class)}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise OptionsError(
+                f"Unknown option(s) for provider type {cls.name}: {', '.join(unknown)}. "
+                f"Known options: {', '.join(sorted(known)) or 'none'}."
+            )
+        try:
+            return cls.options_class(**options)
+        except (TypeError, ValueError) as exc:
+            raise OptionsError(f"Invalid options for provider type {cls.name}: {exc}") from None
 
     async def authorize(self, request: UpstreamRequest) -> None:
         """Add credentials that need I/O to obtain (tokens, signatures); default none."""

@@ -1,8 +1,8 @@
 """Fake vendors, one module each, all built on ``vendors.base.Vendor``.
 
 To add a vendor, write a module with a ``Vendor`` subclass and list it in
-``VENDOR_CLASSES``; the server mounts its endpoints and shares the request recorder
-and the script queue with every other vendor.
+``VENDOR_CLASSES``. The server mounts its endpoints, and every vendor shares the
+request recorder and the script queue.
 """
 
 from nexus.fakeprovider.vendors.anthropic import AnthropicVendor

@@ -46,6 +46,8 @@ class AnthropicVendor(Vendor):
 
     def endpoints(self) -> list[Endpoint]:
         """Return the Messages and token counting routes."""
+        # TODO: GET /v1/models belongs to the OpenAI vendor here, so Anthropic's model
+        # list is not served.
         return [
             Endpoint("POST", "/v1/messages", self.messages),
             Endpoint("POST", "/v1/messages/count_tokens", self.count_tokens),
@@ -78,7 +80,7 @@ class AnthropicVendor(Vendor):
         return {"type": "error", "error": {"type": error_type, "message": message}}
 
     async def messages(self, call: Call) -> web.StreamResponse:
-        """Answer a Messages request, streamed when the request sets ``stream``."""
+        """Return a Message, streamed when the request sets ``stream``."""
         rejection = self.reject_body(call, "model", "messages", "max_tokens")
         if rejection is not None:
             return rejection

@@ -30,10 +30,10 @@ class Call:
     """One authenticated request to a vendor endpoint, with its script options.
 
     ``body`` is the parsed JSON body, or None when the body is empty or not JSON.
-    ``reply_override`` holds a scripted ``reply`` (see ``compose_reply``).
+    ``reply_override`` is a scripted ``reply`` (see ``compose_reply``).
     ``chunk_delay`` is the pause in seconds before each stream chunk after the
     first, and ``close_after`` drops the connection after that many stream chunks.
-    ``response_headers`` are added to a streamed answer.
+    ``response_headers`` are added to a streamed response.
     """
 
     request: web.Request

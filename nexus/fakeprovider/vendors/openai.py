@@ -86,12 +86,13 @@ class OpenAIVendor(Vendor):
         }
 
     async def chat_completions(self, call: Call) -> web.StreamResponse:
-        """Answer a chat completion, streamed when the request sets ``stream``."""
+        """Return a chat completion, streamed when the request sets ``stream``."""
         rejection = self.reject_body(call, "model", "messages")
         if rejection is not None:
             return rejection
 
         body = call.body
+        # TODO: n > 1 is ignored, so every completion has exactly one choice.
         reply = compose_reply(chat_prompt(body), call.reply_override)
         completion_id = next_request_id("chatcmpl-fake")
         created = int(time.time())
@@ -114,23 +115,9 @@ class OpenAIVendor(Vendor):
         texts = embedding_texts(body["input"])
         dimensions = body.get("dimensions", embedding.DEFAULT_DIMENSIONS)
         encoding_format = body.get("encoding_format", "float")
-        if not texts:
-            return self.error_response(
-                400, "invalid_request_error", "input: must not be empty."
-            )
-        if not isinstance(dimensions, int) or dimensions < 1:
-            return self.error_response(
-                400,
-                "invalid_request_error",
-                f"dimensions: invalid value {dimensions!r}.",
-            )
-        if encoding_format not in ("float", "base64"):
-            return self.error_response(
-                400,
-                "invalid_request_error",
-                f"encoding_format: invalid value {encoding_format!r}, expected "
-                "'float' or 'base64'.",
-            )
+        problem = embedding_options_problem(texts, dimensions, encoding_format)
+        if problem is not None:
+            return self.error_response(400, "invalid_request_error", problem)
 
         data = []
         for index, text in enumerate(texts):
@@ -154,7 +141,7 @@ class OpenAIVendor(Vendor):
         return self.json_response(model_object(call.request.match_info["model"]))
 
     async def responses(self, call: Call) -> web.StreamResponse:
-        """Answer a Responses API request, streamed when it sets ``stream``."""
+        """Return a Responses API response, streamed when the request sets ``stream``."""
         rejection = self.reject_body(call, "model", "input")
         if rejection is not None:
             return rejection
@@ -321,6 +308,28 @@ def embedding_texts(value: Any) -> list[str]:
         else:
             texts.append(str(item))
     return texts
+
+
+def embedding_options_problem(
+    texts: list[str], dimensions: Any, encoding_format: Any
+) -> str | None:
+    """Return the error message for invalid embeddings options, or None."""
+    if not texts:
+        return "input: must not be empty."
+    if (
+        not isinstance(dimensions, int)
+        or not 1 <= dimensions <= embedding.MAX_DIMENSIONS
+    ):
+        return (
+            f"dimensions: invalid value {dimensions!r}, expected 1 to "
+            f"{embedding.MAX_DIMENSIONS}."
+        )
+    if encoding_format not in ("float", "base64"):
+        return (
+            f"encoding_format: invalid value {encoding_format!r}, expected 'float' "
+            "or 'base64'."
+        )
+    return None
 
 
 def model_object(model_id: str) -> dict[str, Any]:

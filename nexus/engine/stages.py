@@ -1,0 +1,58 @@
+"""Pipeline stages around the upstream call.
+
+The gateway runs every stage's on_request in order after the model is resolved and
+before any upstream call, then every on_complete in reverse order once the answer
+ended, whatever the outcome. Quotas, hooks, kill switches and the cache each
+provide one stage; the defaults do nothing.
+"""
+
+from typing import Any
+
+from nexus.engine.call import Call
+from nexus.engine.canonical import ChatResult
+
+
+class ResponseFilter:
+    """Inspect or rewrite an answer on its way to the caller.
+
+    For a streamed answer the gateway passes each canonical chunk through filter_chunk
+    and then calls flush once at the end, so a filter may hold back text (a window)
+    and release it later. A filter ends a stream early by raising a NexusError.
+    """
+
+    def filter_result(self, result: ChatResult) -> ChatResult:
+        return result
+
+    def filter_chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        return [chunk]
+
+    def flush(self) -> list[dict[str, Any]]:
+        return []
+
+
+class Stage:
+    """One step of the request pipeline; override only what the step needs."""
+
+    name = "stage"
+
+    async def on_request(self, call: Call, request: Any) -> ChatResult | None:
+        """Check or change the request; raise a NexusError to stop it.
+
+        Returning a ChatResult answers the request without an upstream call (a cache
+        hit); later stages' on_request then do not run.
+        """
+        return None
+
+    def response_filter(self, call: Call, request: Any) -> ResponseFilter | None:
+        """Return a filter for this request's answer, or None to leave it alone."""
+        return None
+
+    async def on_complete(self, call: Call, request: Any) -> None:
+        """Settle what on_request started; runs for every request that reached the stage.
+
+        `call.complete` says whether the provider's answer was complete, and
+        `call.usage` holds what was produced, even for a cut-off stream.
+        """
+
+    async def close(self) -> None:
+        """Release resources when the gateway stops."""
