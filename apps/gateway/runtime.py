@@ -105,15 +105,13 @@ class GatewayRuntime:
             version = await asyncio.to_thread(_read_version)
             snapshot = await asyncio.to_thread(_build, version)
             adapters = {}
-            for connection in snapshot.connections.values():
+            for connection in list(snapshot.connections.values()):
                 try:
                     adapters[connection.id] = build_adapter(connection)
-                except KeyError:
-                    logger.error(
-                        "provider connection %s has unknown type %s",
-                        connection.name,
-                        connection.provider_type,
-                    )
+                except (KeyError, OptionsError) as exc:
+                    logger.error("provider connection %s skipped: %r", connection.name, exc)
+            if len(adapters) != len(snapshot.connections):
+                snapshot = _without_broken_connections(snapshot, set(adapters))
             self.adapters = adapters
             self.snapshot = snapshot
 
@@ -179,3 +177,14 @@ def _build(version: int) -> Snapshot:
         return build_snapshot(version)
     finally:
         close_old_connections()
+
+
+def _without_broken_connections(snapshot: Snapshot, usable: set[int]) -> Snapshot:
+    """Return the snapshot without connections that have no codec, and their models."""
+    return Snapshot(
+        version=snapshot.version,
+        keys=snapshot.keys,
+        models={name: m for name, m in snapshot.models.items() if m.connection_id in usable},
+        connections={cid: c for cid, c in snapshot.connections.items() if cid in usable},
+        extensions=snapshot.extensions,
+    )

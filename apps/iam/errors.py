@@ -41,3 +41,11 @@ class AccessDeniedError(IamError):
     status = 403
     code = "permission_denied"
     type = "permission_error"
+
+
+class InvalidScopeError(IamError):
+    code = "invalid_scope"
+
+
+class InvalidTagsError(IamError):
+    code = "invalid_tags"

@@ -149,11 +149,16 @@ def stop_reason_for(finish_reason: Any, stop_sequence: Any) -> str:
 
 
 def error_type_for(status: int, error_type: str = "") -> str:
-    """Return the Anthropic error type for an HTTP status and an engine error type."""
-    if error_type in STATUS_BY_ERROR_TYPE:
-        return error_type
+    """Return the Anthropic error type for an HTTP status and an engine error type.
+
+    The status decides where Anthropic documents one (413 is request_too_large even
+    though the engine types it invalid_request_error). Other statuses keep a known
+    Anthropic type, else fall back to invalid_request_error for 4xx and api_error.
+    """
     if status in ERROR_TYPES_BY_STATUS:
         return ERROR_TYPES_BY_STATUS[status]
+    if error_type in STATUS_BY_ERROR_TYPE:
+        return error_type
     return "invalid_request_error" if 400 <= status < 500 else "api_error"
 
 
