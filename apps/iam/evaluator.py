@@ -237,6 +237,23 @@ class Evaluator:
             load_resource_tags=load_resource_tags,
         )
 
+    def policies_for(self, org_slug: str, permission: str) -> list[Policy]:
+        """Return the organization's policies whose actions and principals match."""
+        view = self.view(org_slug)
+        if view is None:
+            return []
+        return [
+            policy
+            for policy in view.policies
+            if any(_glob(action, permission) for action in policy.actions)
+            and any(self._principal_matches(view, principal) for principal in policy.principals)
+        ]
+
+    def project_grants(self, org_slug: str) -> dict[int, str]:
+        """Return the projects (id to slug) the actor holds project-scoped roles in."""
+        view = self.view(org_slug)
+        return dict(view.project_slugs) if view is not None else {}
+
     def view(self, org_slug: str) -> _OrgView | None:
         """Return the actor's grants and the policies in the organization, or None."""
         if org_slug not in self._views:

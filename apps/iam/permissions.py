@@ -8,6 +8,7 @@ Policies and service-token scopes may use shell-style globs (`keys:*`, `*:*.read
 from fnmatch import fnmatchcase
 
 CATALOG: dict[str, str] = {
+    "tenancy:organization.create": "Create organizations (superusers only).",
     "tenancy:organization.read": "View the organization.",
     "tenancy:organization.update": "Rename the organization.",
     "tenancy:organization.delete": "Delete the organization and everything in it.",

@@ -40,7 +40,9 @@ def result(message: dict, finish_reason="stop", usage=None, **choice) -> ChatRes
     body = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, **choice}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": finish_reason, **choice}
+        ],
     }
     return ChatResult(body=body, usage=usage or Usage(input_tokens=10, output_tokens=5))
 
@@ -71,7 +73,11 @@ def test_system_string_and_blocks():
     as_string = decode(system="Be brief.")
     as_blocks = decode(
         system=[
-            {"type": "text", "text": "Rule one.", "cache_control": {"type": "ephemeral"}},
+            {
+                "type": "text",
+                "text": "Rule one.",
+                "cache_control": {"type": "ephemeral"},
+            },
             {"type": "text", "text": "Rule two."},
         ]
     )
@@ -79,23 +85,38 @@ def test_system_string_and_blocks():
     assert as_string.messages[0] == {"role": "system", "content": "Be brief."}
     assert as_blocks.messages[0] == {
         "role": "system",
-        "content": [{"type": "text", "text": "Rule one."}, {"type": "text", "text": "Rule two."}],
+        "content": [
+            {"type": "text", "text": "Rule one."},
+            {"type": "text", "text": "Rule two."},
+        ],
     }
 
 
 def test_image_blocks_become_image_url_parts():
     content = [
         {"type": "text", "text": "Compare."},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_BASE64}},
-        {"type": "image", "source": {"type": "url", "url": "https://images.example.test/cat.jpg"}},
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": PNG_BASE64},
+        },
+        {
+            "type": "image",
+            "source": {"type": "url", "url": "https://images.example.test/cat.jpg"},
+        },
     ]
 
     request = decode(messages=[{"role": "user", "content": content}])
 
     assert request.messages[0]["content"] == [
         {"type": "text", "text": "Compare."},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_BASE64}"}},
-        {"type": "image_url", "image_url": {"url": "https://images.example.test/cat.jpg"}},
+        {
+            "type": "image_url",
+            "image_url": {"url": f"data:image/png;base64,{PNG_BASE64}"},
+        },
+        {
+            "type": "image_url",
+            "image_url": {"url": "https://images.example.test/cat.jpg"},
+        },
     ]
 
 
@@ -106,8 +127,18 @@ def test_tool_use_and_tool_results_decode():
             "role": "assistant",
             "content": [
                 {"type": "text", "text": "Adding."},
-                {"type": "tool_use", "id": "toolu_1", "name": "add_numbers", "input": {"a": 17, "b": 25}},
-                {"type": "tool_use", "id": "toolu_2", "name": "add_numbers", "input": {"a": 1, "b": 2}},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "add_numbers",
+                    "input": {"a": 17, "b": 25},
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_2",
+                    "name": "add_numbers",
+                    "input": {"a": 1, "b": 2},
+                },
             ],
         },
         {
@@ -130,7 +161,10 @@ def test_tool_use_and_tool_results_decode():
     assistant, first, second, follow_up = request.messages[1:]
     assert assistant["content"] == "Adding."
     assert [call["id"] for call in assistant["tool_calls"]] == ["toolu_1", "toolu_2"]
-    assert orjson.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"a": 17, "b": 25}
+    assert orjson.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {
+        "a": 17,
+        "b": 25,
+    }
     assert first == {"role": "tool", "tool_call_id": "toolu_1", "content": "42"}
     assert second == {
         "role": "tool",
@@ -138,13 +172,19 @@ def test_tool_use_and_tool_results_decode():
         "content": [{"type": "text", "text": "overflow"}],
         "is_error": True,
     }
-    assert follow_up == {"role": "user", "content": [{"type": "text", "text": "Now explain."}]}
+    assert follow_up == {
+        "role": "user",
+        "content": [{"type": "text", "text": "Now explain."}],
+    }
 
 
 def test_assistant_with_only_tool_use_has_null_content():
     messages = [
         {"role": "user", "content": "x"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+        },
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t"}]},
     ]
 
@@ -164,7 +204,13 @@ def test_assistant_thinking_blocks_are_carried():
         ],
     }
 
-    request = decode(messages=[{"role": "user", "content": "q"}, assistant, {"role": "user", "content": "more"}])
+    request = decode(
+        messages=[
+            {"role": "user", "content": "q"},
+            assistant,
+            {"role": "user", "content": "more"},
+        ]
+    )
 
     message = request.messages[1]
     assert message["content"] == "Answer."
@@ -176,7 +222,9 @@ def test_assistant_thinking_blocks_are_carried():
 
 
 def test_tools_and_tool_choice_decode():
-    request = decode(tools=[ADD_TOOL], tool_choice={"type": "any", "disable_parallel_tool_use": True})
+    request = decode(
+        tools=[ADD_TOOL], tool_choice={"type": "any", "disable_parallel_tool_use": True}
+    )
 
     assert request.tools == [
         {
@@ -197,7 +245,10 @@ def test_tools_and_tool_choice_decode():
     [
         ({"type": "auto"}, "auto"),
         ({"type": "none"}, "none"),
-        ({"type": "tool", "name": "add_numbers"}, {"type": "function", "function": {"name": "add_numbers"}}),
+        (
+            {"type": "tool", "name": "add_numbers"},
+            {"type": "function", "function": {"name": "add_numbers"}},
+        ),
     ],
 )
 def test_tool_choice_types(choice, expected):
@@ -207,7 +258,7 @@ def test_tool_choice_types(choice, expected):
     assert "parallel_tool_calls" not in request.body
 
 
-def test_thinking_budget_maps_to_effort_and_is_kept_exactly():
+def test_thinking_budget_kept_exactly():
     thinking = {"type": "enabled", "budget_tokens": 10000}
 
     request = decode(thinking=thinking, max_tokens=16000)
@@ -217,10 +268,13 @@ def test_thinking_budget_maps_to_effort_and_is_kept_exactly():
 
 
 @pytest.mark.parametrize(
-    ("budget", "effort"), [(1024, "low"), (4096, "low"), (8191, "low"), (8192, "medium"), (20000, "high")]
+    ("budget", "effort"),
+    [(1024, "low"), (4096, "low"), (8191, "low"), (8192, "medium"), (20000, "high")],
 )
 def test_budget_to_effort_table(budget, effort):
-    request = decode(thinking={"type": "enabled", "budget_tokens": budget}, max_tokens=30000)
+    request = decode(
+        thinking={"type": "enabled", "budget_tokens": budget}, max_tokens=30000
+    )
 
     assert request.body["reasoning_effort"] == effort
 
@@ -240,7 +294,9 @@ def test_adaptive_thinking_and_effort():
 def test_output_format_becomes_response_format():
     schema = {"type": "object", "properties": {"city": {"type": "string"}}}
 
-    request = decode(output_config={"format": {"type": "json_schema", "schema": schema}})
+    request = decode(
+        output_config={"format": {"type": "json_schema", "schema": schema}}
+    )
 
     assert request.body["response_format"] == {
         "type": "json_schema",
@@ -260,8 +316,14 @@ def test_output_format_becomes_response_format():
         ({"messages": ["hi"]}, "messages[0]"),
         ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages[0].content[0]"),
-        ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages[0].content[0].type"),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            "messages[0].content[0]",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "messages[0].content[0].type",
+        ),
         ({"stream": "yes"}, "stream"),
         ({"temperature": "hot"}, "temperature"),
         ({"system": 5}, "system"),
@@ -271,7 +333,10 @@ def test_output_format_becomes_response_format():
         ({"metadata": {"user_id": 5}}, "metadata.user_id"),
         ({"tools": {"name": "f"}}, "tools"),
         ({"tools": [{"name": "f"}]}, "tools[0].input_schema"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
+        (
+            {"tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+            "tools[0].type",
+        ),
         ({"tools": [ADD_TOOL], "tool_choice": "auto"}, "tool_choice"),
         ({"tools": [ADD_TOOL], "tool_choice": {"type": "tool"}}, "tool_choice.type"),
         ({"thinking": {"type": "enabled"}}, "thinking.budget_tokens"),
@@ -279,7 +344,10 @@ def test_output_format_becomes_response_format():
         ({"thinking": "on"}, "thinking"),
         ({"top_k": 1.5}, "top_k"),
         ({"output_config": {"effort": "huge"}}, "output_config.effort"),
-        ({"output_config": {"format": {"type": "json_schema"}}}, "output_config.format.schema"),
+        (
+            {"output_config": {"format": {"type": "json_schema"}}},
+            "output_config.format.schema",
+        ),
     ],
 )
 def test_wrong_types_are_400(body, param):
@@ -310,7 +378,9 @@ def test_tool_result_block_errors_name_the_block():
 def test_encode_text_answer():
     request = decode()
 
-    message = AnthropicIngress().encode_chat(result({"role": "assistant", "content": "Hello."}), request)
+    message = AnthropicIngress().encode_chat(
+        result({"role": "assistant", "content": "Hello."}), request
+    )
 
     assert message["id"].startswith("msg_")
     assert message["type"] == "message"
@@ -353,10 +423,20 @@ def test_encode_tool_calls_and_thinking():
         "role": "assistant",
         "content": "Adding.",
         "reasoning_content": "Plan.",
-        "thinking_blocks": [{"type": "thinking", "thinking": "Plan.", "signature": "sig"}],
+        "thinking_blocks": [
+            {"type": "thinking", "thinking": "Plan.", "signature": "sig"}
+        ],
         "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "add_numbers", "arguments": '{"a":17,"b":25}'}},
-            {"id": "call_2", "type": "function", "function": {"name": "add_numbers", "arguments": "not json"}},
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "add_numbers", "arguments": '{"a":17,"b":25}'},
+            },
+            {
+                "id": "call_2",
+                "type": "function",
+                "function": {"name": "add_numbers", "arguments": "not json"},
+            },
         ],
     }
 
@@ -365,7 +445,12 @@ def test_encode_tool_calls_and_thinking():
     assert message["content"] == [
         {"type": "thinking", "thinking": "Plan.", "signature": "sig"},
         {"type": "text", "text": "Adding."},
-        {"type": "tool_use", "id": "call_1", "name": "add_numbers", "input": {"a": 17, "b": 25}},
+        {
+            "type": "tool_use",
+            "id": "call_1",
+            "name": "add_numbers",
+            "input": {"a": 17, "b": 25},
+        },
         {"type": "tool_use", "id": "call_2", "name": "add_numbers", "input": {}},
     ]
     assert message["stop_reason"] == "tool_use"
@@ -376,15 +461,23 @@ def test_encode_reasoning_without_blocks_gets_empty_signature():
 
     message = AnthropicIngress().encode_chat(result(reply), decode())
 
-    assert message["content"][0] == {"type": "thinking", "thinking": "R", "signature": ""}
+    assert message["content"][0] == {
+        "type": "thinking",
+        "thinking": "R",
+        "signature": "",
+    }
 
 
 def test_encode_usage_splits_cached_input():
     usage = Usage(input_tokens=12307, output_tokens=550, cached_tokens=12304)
     written = Usage(input_tokens=12307, output_tokens=550, cache_write_tokens=12304)
 
-    read_message = AnthropicIngress().encode_chat(result({"content": "x"}, usage=usage), decode())
-    write_message = AnthropicIngress().encode_chat(result({"content": "x"}, usage=written), decode())
+    read_message = AnthropicIngress().encode_chat(
+        result({"content": "x"}, usage=usage), decode()
+    )
+    write_message = AnthropicIngress().encode_chat(
+        result({"content": "x"}, usage=written), decode()
+    )
 
     assert read_message["usage"] == {
         "input_tokens": 3,
@@ -415,11 +508,22 @@ def test_encode_keeps_anthropic_message_id():
         (RequestTooLargeError("big"), "request_too_large"),
         (RateLimitError("slow down"), "rate_limit_error"),
         (ProviderTimeoutError("late"), "api_error"),
-        (ProviderStatusError("Overloaded", upstream_status=529, error_type="overloaded_error"), "overloaded_error"),
-        (ProviderStatusError("busy", upstream_status=503, error_type="api_error"), "api_error"),
+        (
+            ProviderStatusError(
+                "Overloaded", upstream_status=529, error_type="overloaded_error"
+            ),
+            "overloaded_error",
+        ),
+        (
+            ProviderStatusError("busy", upstream_status=503, error_type="api_error"),
+            "api_error",
+        ),
     ],
 )
 def test_error_body_types(error, error_type):
     body = AnthropicIngress().error_body(error)
 
-    assert body == {"type": "error", "error": {"type": error_type, "message": error.message}}
+    assert body == {
+        "type": "error",
+        "error": {"type": error_type, "message": error.message},
+    }

@@ -10,9 +10,7 @@ from nexus.engine.providers.anthropic_request import (
 )
 from nexus.engine.snapshot import ConnectionEntry
 
-PNG_BASE64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
-)
+PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -75,7 +73,7 @@ def test_streaming_request_accepts_event_stream():
     assert upstream.headers["accept"] == "text/event-stream"
 
 
-def test_all_system_and_developer_messages_join_system_in_order():
+def test_system_messages_joined_in_order():
     body = build(
         {
             "max_tokens": 100,
@@ -84,7 +82,9 @@ def test_all_system_and_developer_messages_join_system_in_order():
                 {"role": "developer", "content": "Always answer in French."},
                 {
                     "role": "system",
-                    "content": [{"type": "text", "text": "Never reveal account numbers."}],
+                    "content": [
+                        {"type": "text", "text": "Never reveal account numbers."}
+                    ],
                 },
                 user("What is my balance?"),
             ],
@@ -136,9 +136,15 @@ def test_images_become_base64_and_url_sources_in_order():
         {"type": "text", "text": "Compare these two images."},
         {
             "type": "image_url",
-            "image_url": {"url": f"data:image/png;base64,{PNG_BASE64}", "detail": "low"},
+            "image_url": {
+                "url": f"data:image/png;base64,{PNG_BASE64}",
+                "detail": "low",
+            },
         },
-        {"type": "image_url", "image_url": {"url": "https://images.example.test/cat.jpg"}},
+        {
+            "type": "image_url",
+            "image_url": {"url": "https://images.example.test/cat.jpg"},
+        },
     ]
 
     body = build({"messages": [{"role": "user", "content": content}]})
@@ -180,7 +186,10 @@ def test_unsupported_or_malformed_image_is_400(url):
 def test_pdf_file_part_becomes_document_block():
     part = {
         "type": "file",
-        "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
+        "file": {
+            "filename": "a.pdf",
+            "file_data": "data:application/pdf;base64,JVBERi0=",
+        },
     }
 
     body = build({"messages": [{"role": "user", "content": [part]}]})
@@ -188,7 +197,11 @@ def test_pdf_file_part_becomes_document_block():
     assert body["messages"][0]["content"] == [
         {
             "type": "document",
-            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": "JVBERi0=",
+            },
             "title": "a.pdf",
         }
     ]
@@ -196,7 +209,9 @@ def test_pdf_file_part_becomes_document_block():
 
 def test_max_tokens_default_and_max_completion_tokens():
     assert build({"messages": [user("hi")]})["max_tokens"] == DEFAULT_MAX_TOKENS
-    assert build({"messages": [user("hi")]}, default_max_tokens=900)["max_tokens"] == 900
+    assert (
+        build({"messages": [user("hi")]}, default_max_tokens=900)["max_tokens"] == 900
+    )
     both = {"messages": [user("hi")], "max_tokens": 10, "max_completion_tokens": 20}
     assert build(both)["max_tokens"] == 20
 
@@ -235,7 +250,9 @@ def test_n_above_one_is_400():
 
 
 def test_tools_translate_to_input_schema():
-    body = build({"messages": [user("weather?")], "max_tokens": 512, "tools": [WEATHER_TOOL]})
+    body = build(
+        {"messages": [user("weather?")], "max_tokens": 512, "tools": [WEATHER_TOOL]}
+    )
 
     assert body["tools"] == [
         {
@@ -263,7 +280,9 @@ def test_tools_translate_to_input_schema():
     ],
 )
 def test_tool_choice_mapping(choice, expected):
-    body = build({"messages": [user("x")], "tools": [WEATHER_TOOL], "tool_choice": choice})
+    body = build(
+        {"messages": [user("x")], "tools": [WEATHER_TOOL], "tool_choice": choice}
+    )
 
     assert body["tool_choice"] == expected
 
@@ -286,7 +305,10 @@ def test_tool_calls_and_parallel_results_translate():
                 {
                     "id": "call_1",
                     "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    "function": {
+                        "name": "get_weather",
+                        "arguments": '{"city": "Paris"}',
+                    },
                 },
                 {
                     "id": "call.2",
@@ -310,7 +332,12 @@ def test_tool_calls_and_parallel_results_translate():
     assert [turn["role"] for turn in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][1]["content"] == [
         {"type": "text", "text": "I'll check both."},
-        {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
+        {
+            "type": "tool_use",
+            "id": "call_1",
+            "name": "get_weather",
+            "input": {"city": "Paris"},
+        },
         {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {}},
     ]
     assert body["messages"][2]["content"] == [
@@ -326,12 +353,17 @@ def test_tool_calls_and_parallel_results_translate():
 
 
 def test_consecutive_user_messages_merge():
-    body = build({"messages": [user("one"), user("two"), {"role": "assistant", "content": "ok"}]})
+    body = build(
+        {"messages": [user("one"), user("two"), {"role": "assistant", "content": "ok"}]}
+    )
 
     assert body["messages"] == [
         {
             "role": "user",
-            "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}],
+            "content": [
+                {"type": "text", "text": "one"},
+                {"type": "text", "text": "two"},
+            ],
         },
         {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
     ]
@@ -344,7 +376,11 @@ def test_invalid_tool_call_arguments_are_400(arguments):
         {
             "role": "assistant",
             "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": arguments},
+                }
             ],
         },
     ]
@@ -397,7 +433,10 @@ def test_response_format_with_client_tools_requires_any_tool():
         }
     )
 
-    assert [tool["name"] for tool in body["tools"]] == ["get_weather", RESPONSE_FORMAT_TOOL]
+    assert [tool["name"] for tool in body["tools"]] == [
+        "get_weather",
+        RESPONSE_FORMAT_TOOL,
+    ]
     assert body["tool_choice"] == {"type": "any"}
 
 
@@ -415,26 +454,34 @@ def test_reasoning_effort_sets_thinking_budget():
 
 
 def test_reasoning_budget_stays_below_caller_max_tokens():
-    body = build({"messages": [user("x")], "reasoning_effort": "high", "max_tokens": 5000})
+    body = build(
+        {"messages": [user("x")], "reasoning_effort": "high", "max_tokens": 5000}
+    )
 
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 4999}
     assert body["max_tokens"] == 5000
 
 
 def test_small_max_tokens_leaves_thinking_off():
-    body = build({"messages": [user("x")], "reasoning_effort": "low", "max_tokens": 500})
+    body = build(
+        {"messages": [user("x")], "reasoning_effort": "low", "max_tokens": 500}
+    )
 
     assert "thinking" not in body
 
 
 def test_reasoning_effort_none_and_unknown():
-    assert "thinking" not in build({"messages": [user("x")], "reasoning_effort": "none"})
+    assert "thinking" not in build(
+        {"messages": [user("x")], "reasoning_effort": "none"}
+    )
     with pytest.raises(InvalidRequestError):
         build({"messages": [user("x")], "reasoning_effort": "extreme"})
 
 
 def test_adaptive_thinking_mode_sends_effort():
-    body = build({"messages": [user("x")], "reasoning_effort": "high"}, thinking_mode="adaptive")
+    body = build(
+        {"messages": [user("x")], "reasoning_effort": "high"}, thinking_mode="adaptive"
+    )
 
     assert body["thinking"] == {"type": "adaptive"}
     assert body["output_config"] == {"effort": "high"}
@@ -454,7 +501,7 @@ def test_thinking_with_response_format_asks_in_system_prompt():
     assert RESPONSE_FORMAT_TOOL in body["system"][-1]["text"]
 
 
-def test_assistant_thinking_blocks_come_first_and_unsigned_are_dropped():
+def test_thinking_blocks_first_unsigned_dropped():
     assistant = {
         "role": "assistant",
         "content": "Answer.",
@@ -477,7 +524,12 @@ def test_assistant_thinking_blocks_come_first_and_unsigned_are_dropped():
 
 def test_exact_thinking_from_extensions_wins():
     request = validate_chat_body(
-        {"model": "m", "messages": [user("x")], "max_tokens": 3000, "reasoning_effort": "low"}
+        {
+            "model": "m",
+            "messages": [user("x")],
+            "max_tokens": 3000,
+            "reasoning_effort": "low",
+        }
     )
     request.extensions["anthropic"] = {
         "thinking": {"type": "enabled", "budget_tokens": 2000},
@@ -493,4 +545,6 @@ def test_exact_thinking_from_extensions_wins():
 
 def test_function_role_is_400():
     with pytest.raises(InvalidRequestError):
-        build({"messages": [user("x"), {"role": "function", "name": "f", "content": "1"}]})
+        build(
+            {"messages": [user("x"), {"role": "function", "name": "f", "content": "1"}]}
+        )

@@ -72,8 +72,18 @@ def test_text_answer_becomes_chat_completion():
 def test_parallel_tool_calls_in_order():
     content = [
         {"type": "text", "text": "I'll check both cities."},
-        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
-        {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {"city": "Rome"}},
+        {
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "get_weather",
+            "input": {"city": "Paris"},
+        },
+        {
+            "type": "tool_use",
+            "id": "toolu_2",
+            "name": "get_weather",
+            "input": {"city": "Rome"},
+        },
     ]
 
     result = parse(message(content, stop_reason="tool_use"))
@@ -97,7 +107,9 @@ def test_tool_calls_only_have_null_content():
     assert result.body["choices"][0]["message"]["content"] is None
 
 
-@pytest.mark.parametrize(("stop_reason", "finish_reason"), sorted(FINISH_REASONS.items()))
+@pytest.mark.parametrize(
+    ("stop_reason", "finish_reason"), sorted(FINISH_REASONS.items())
+)
 def test_finish_reason_table(stop_reason, finish_reason):
     content = [{"type": "text", "text": "Rivers have shaped human history"}]
     if stop_reason == "tool_use":
@@ -109,7 +121,9 @@ def test_finish_reason_table(stop_reason, finish_reason):
 
 
 def test_max_tokens_stop_reason_is_length():
-    content = [{"type": "text", "text": "Rivers have shaped human history since the earliest"}]
+    content = [
+        {"type": "text", "text": "Rivers have shaped human history since the earliest"}
+    ]
     usage = {"input_tokens": 14, "output_tokens": 16}
 
     result = parse(message(content, "max_tokens", usage), request(max_tokens=16))
@@ -125,7 +139,11 @@ def test_unknown_stop_reason_is_logged_once(caplog):
         parse(message(content, stop_reason="brand_new_reason_a"))
 
     assert first.body["choices"][0]["finish_reason"] == "stop"
-    warnings = [record for record in caplog.records if "brand_new_reason_a" in record.getMessage()]
+    warnings = [
+        record
+        for record in caplog.records
+        if "brand_new_reason_a" in record.getMessage()
+    ]
     assert len(warnings) == 1
 
 
@@ -133,12 +151,14 @@ def test_unknown_stop_reason_at_token_limit_is_length():
     content = [{"type": "text", "text": "cut"}]
     usage = {"input_tokens": 1, "output_tokens": 16}
 
-    result = parse(message(content, "brand_new_reason_b", usage), request(max_tokens=16))
+    result = parse(
+        message(content, "brand_new_reason_b", usage), request(max_tokens=16)
+    )
 
     assert result.body["choices"][0]["finish_reason"] == "length"
 
 
-def test_unknown_stop_reason_with_tool_use_is_tool_calls():
+def test_unknown_stop_reason_with_tools():
     content = [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]
 
     result = parse(message(content, stop_reason="brand_new_reason_c"))
@@ -191,7 +211,11 @@ def test_cache_read_usage_is_cached_tokens():
 
 
 def test_thinking_tokens_become_reasoning_tokens():
-    usage = {"input_tokens": 5, "output_tokens": 90, "output_tokens_details": {"thinking_tokens": 60}}
+    usage = {
+        "input_tokens": 5,
+        "output_tokens": 90,
+        "output_tokens_details": {"thinking_tokens": 60},
+    }
 
     result = parse(message([{"type": "text", "text": "x"}], usage=usage))
 
@@ -217,8 +241,15 @@ def test_response_format_tool_input_becomes_content():
     assert choice["finish_reason"] == "stop"
 
 
-def test_response_format_with_a_real_tool_call_keeps_tool_calls():
-    content = [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}]
+def test_response_format_keeps_real_calls():
+    content = [
+        {
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "get_weather",
+            "input": {"city": "Rome"},
+        }
+    ]
     chat_request = request(response_format={"type": "json_object"})
 
     result = parse(message(content, stop_reason="tool_use"), chat_request)
@@ -228,8 +259,10 @@ def test_response_format_with_a_real_tool_call_keeps_tool_calls():
     assert choice["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
 
 
-def test_tool_named_like_response_tool_is_a_call_without_response_format():
-    content = [{"type": "tool_use", "id": "toolu_1", "name": RESPONSE_FORMAT_TOOL, "input": {}}]
+def test_response_tool_name_without_format():
+    content = [
+        {"type": "tool_use", "id": "toolu_1", "name": RESPONSE_FORMAT_TOOL, "input": {}}
+    ]
 
     result = parse(message(content, stop_reason="tool_use"))
 
@@ -259,7 +292,7 @@ def test_answer_without_content_is_a_protocol_error():
         parse({"type": "message"})
 
 
-def test_answer_that_is_not_json_is_a_protocol_error():
+def test_non_json_body_protocol_error():
     with pytest.raises(ProviderProtocolError):
         AnthropicAdapter(CONNECTION).parse_chat_response(b"<html>", request())
 
@@ -300,7 +333,11 @@ def test_parse_error_without_json_uses_status_type():
 
 
 def test_invalid_connection_options_are_rejected():
-    for options in ({"thinking_mode": "sometimes"}, {"default_max_tokens": 0}, {"colour": 1}):
+    for options in (
+        {"thinking_mode": "sometimes"},
+        {"default_max_tokens": 0},
+        {"colour": 1},
+    ):
         connection = ConnectionEntry(
             id=2, name="a", provider_type="anthropic", base_url="", options=options
         )

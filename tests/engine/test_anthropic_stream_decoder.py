@@ -46,7 +46,9 @@ def message_start(input_tokens=412, cache_read=0, cache_write=0) -> str:
 
 
 def block_start(index: int, block: dict) -> str:
-    return event({"type": "content_block_start", "index": index, "content_block": block})
+    return event(
+        {"type": "content_block_start", "index": index, "content_block": block}
+    )
 
 
 def block_delta(index: int, delta: dict) -> str:
@@ -66,7 +68,9 @@ def text_block(index: int, text: str) -> str:
 
 
 def tool_block(index: int, tool_id: str, name: str, fragments: list[str]) -> str:
-    start = block_start(index, {"type": "tool_use", "id": tool_id, "name": name, "input": {}})
+    start = block_start(
+        index, {"type": "tool_use", "id": tool_id, "name": name, "input": {}}
+    )
     deltas = "".join(
         block_delta(index, {"type": "input_json_delta", "partial_json": fragment})
         for fragment in fragments
@@ -77,7 +81,11 @@ def tool_block(index: int, tool_id: str, name: str, fragments: list[str]) -> str
 def message_end(stop_reason: str, output_tokens: int, stop_sequence=None) -> str:
     delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
     return event(
-        {"type": "message_delta", "delta": delta, "usage": {"output_tokens": output_tokens}}
+        {
+            "type": "message_delta",
+            "delta": delta,
+            "usage": {"output_tokens": output_tokens},
+        }
     ) + event({"type": "message_stop"})
 
 
@@ -148,9 +156,20 @@ def test_parallel_tools_get_openai_indices():
 def test_text_arrives_before_tool_calls():
     chunks = decode(PARALLEL_TOOLS)
 
-    first_text = next(i for i, c in enumerate(chunks) if c["choices"] and c["choices"][0]["delta"].get("content"))
-    first_tool = next(i for i, c in enumerate(chunks) if c["choices"] and c["choices"][0]["delta"].get("tool_calls"))
-    assert chunks[first_text]["choices"][0]["delta"]["content"] == "I'll check both cities."
+    first_text = next(
+        i
+        for i, c in enumerate(chunks)
+        if c["choices"] and c["choices"][0]["delta"].get("content")
+    )
+    first_tool = next(
+        i
+        for i, c in enumerate(chunks)
+        if c["choices"] and c["choices"][0]["delta"].get("tool_calls")
+    )
+    assert (
+        chunks[first_text]["choices"][0]["delta"]["content"]
+        == "I'll check both cities."
+    )
     assert first_text < first_tool
 
 
@@ -163,9 +182,13 @@ def test_empty_fragments_make_no_chunks():
         '"Paris"}',
         '{"city":"Rome"}',
     ]
-    for chunk in chunks:
-        for choice in chunk["choices"]:
-            assert choice["delta"].get("content") != ""  or "role" in choice["delta"]
+    contents = [
+        choice["delta"]["content"]
+        for chunk in chunks[1:]
+        for choice in chunk["choices"]
+        if "content" in choice["delta"]
+    ]
+    assert "" not in contents
 
 
 def test_finish_chunk_then_usage_chunk():
@@ -194,7 +217,7 @@ def test_chunks_carry_message_id_and_model():
     assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
 
 
-def test_one_byte_at_a_time_gives_the_same_chunks():
+def test_byte_by_byte_feeding():
     whole = decode(PARALLEL_TOOLS)
     stream = decoder()
     stream.created = whole[0]["created"]
@@ -243,7 +266,7 @@ def test_three_tool_calls_without_text():
     assert arguments_by_index(chunks) == {0: '{"n":1}', 1: '{"n":2}', 2: ""}
 
 
-def test_thinking_then_text_then_tool_counts_tools_from_zero():
+def test_tool_index_after_thinking_and_text():
     sse = (
         message_start()
         + block_start(0, {"type": "thinking", "thinking": "", "signature": ""})
@@ -262,7 +285,9 @@ def test_thinking_then_text_then_tool_counts_tools_from_zero():
     reasoning = "".join(delta.get("reasoning_content", "") for delta in deltas)
     blocks = [block for delta in deltas for block in delta.get("thinking_blocks", [])]
     assert reasoning == "Let me think."
-    assert blocks == [{"type": "thinking", "thinking": "Let me think.", "signature": "sig-123"}]
+    assert blocks == [
+        {"type": "thinking", "thinking": "Let me think.", "signature": "sig-123"}
+    ]
     assert tool_deltas(chunks)[0]["index"] == 0
 
 
@@ -277,19 +302,30 @@ def test_redacted_thinking_is_forwarded_as_a_block():
 
     chunks = decode(sse)
 
-    blocks = [b for c in chunks if c["choices"] for b in c["choices"][0]["delta"].get("thinking_blocks", [])]
+    blocks = [
+        b
+        for c in chunks
+        if c["choices"]
+        for b in c["choices"][0]["delta"].get("thinking_blocks", [])
+    ]
     assert blocks == [{"type": "redacted_thinking", "data": "opaque"}]
 
 
 def test_overloaded_error_mid_stream_raises_529():
     stream = decoder()
     before = stream.feed((message_start() + text_block(0, "partial")).encode())
-    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    error = {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
     with pytest.raises(ProviderStatusError) as raised:
         stream.feed(event(error).encode())
 
-    assert any(c["choices"] and c["choices"][0]["delta"].get("content") == "partial" for c in before)
+    assert any(
+        c["choices"] and c["choices"][0]["delta"].get("content") == "partial"
+        for c in before
+    )
     assert raised.value.status == 529
     assert raised.value.type == "overloaded_error"
     assert raised.value.retryable is True
@@ -305,7 +341,7 @@ def test_unknown_error_type_mid_stream_is_500():
     assert raised.value.status == 500
 
 
-def test_event_that_is_not_json_is_a_protocol_error():
+def test_non_json_event_protocol_error():
     with pytest.raises(ProviderProtocolError):
         decode("event: message_start\ndata: {not json\n\n")
 
@@ -313,17 +349,25 @@ def test_event_that_is_not_json_is_a_protocol_error():
 def test_stream_cut_before_message_stop_is_not_finished():
     stream = decoder()
 
-    chunks = stream.feed((message_start() + text_block(0, "half")).encode()) + stream.finish()
+    chunks = (
+        stream.feed((message_start() + text_block(0, "half")).encode())
+        + stream.finish()
+    )
 
     assert stream.finished is False
-    assert all(chunk["choices"] and chunk["choices"][0]["finish_reason"] is None for chunk in chunks)
+    assert all(
+        chunk["choices"] and chunk["choices"][0]["finish_reason"] is None
+        for chunk in chunks
+    )
 
 
 def test_unknown_events_and_blocks_are_ignored():
     sse = (
         message_start()
         + event({"type": "future_event", "value": 1})
-        + block_start(0, {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search"})
+        + block_start(
+            0, {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search"}
+        )
         + block_delta(0, {"type": "input_json_delta", "partial_json": '{"q":"x"}'})
         + block_stop(0)
         + text_block(1, "Done")
@@ -347,14 +391,20 @@ def test_stream_finish_reason_mapping(stop_reason, finish_reason):
 
 
 def test_stream_stop_sequence_is_kept():
-    chunks = decode(message_start() + text_block(0, "x") + message_end("stop_sequence", 3, "END"))
+    chunks = decode(
+        message_start() + text_block(0, "x") + message_end("stop_sequence", 3, "END")
+    )
 
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-2]["choices"][0]["stop_reason"] == "END"
 
 
 def test_stream_cache_usage():
-    sse = message_start(input_tokens=3, cache_write=12304) + text_block(0, "x") + message_end("end_turn", 550)
+    sse = (
+        message_start(input_tokens=3, cache_write=12304)
+        + text_block(0, "x")
+        + message_end("end_turn", 550)
+    )
     stream = decoder()
 
     chunks = stream.feed(sse.encode())
@@ -369,13 +419,20 @@ def test_stream_cache_usage():
 def test_response_format_tool_streams_as_content():
     sse = (
         message_start()
-        + tool_block(0, "toolu_json", RESPONSE_FORMAT_TOOL, ["", '{"city":', '"Paris","temp_c":18}'])
+        + tool_block(
+            0,
+            "toolu_json",
+            RESPONSE_FORMAT_TOOL,
+            ["", '{"city":', '"Paris","temp_c":18}'],
+        )
         + message_end("tool_use", 40)
     )
 
     chunks = decode(sse, response_format={"type": "json_object"})
 
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    text = "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
+    )
     assert json.loads(text) == {"city": "Paris", "temp_c": 18}
     assert tool_deltas(chunks) == []
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
@@ -384,7 +441,15 @@ def test_response_format_tool_streams_as_content():
 def test_tool_input_sent_whole_in_the_start_event():
     sse = (
         message_start()
-        + block_start(0, {"type": "tool_use", "id": "toolu_w", "name": "add", "input": {"a": 17, "b": 25}})
+        + block_start(
+            0,
+            {
+                "type": "tool_use",
+                "id": "toolu_w",
+                "name": "add",
+                "input": {"a": 17, "b": 25},
+            },
+        )
         + block_stop(0)
         + message_end("tool_use", 18)
     )
@@ -398,10 +463,14 @@ def test_openai_sdk_accumulates_decoded_tool_calls():
     request = chat_request(stream_options={"include_usage": True})
     stream = AnthropicAdapter(CONNECTION).chat_stream_decoder(request)
     encoder = OpenAIIngress().chat_stream_encoder(request)
-    body = b"".join(encoder.encode(chunk) for chunk in stream.feed(PARALLEL_TOOLS.encode()))
+    body = b"".join(
+        encoder.encode(chunk) for chunk in stream.feed(PARALLEL_TOOLS.encode())
+    )
     body += encoder.finish()
     transport = httpx.MockTransport(
-        lambda _: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+        lambda _: httpx.Response(
+            200, content=body, headers={"content-type": "text/event-stream"}
+        )
     )
     client = openai.OpenAI(
         api_key="virtual-key",
@@ -417,8 +486,15 @@ def test_openai_sdk_accumulates_decoded_tool_calls():
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content == "I'll check both cities."
-    assert [call.id for call in choice.message.tool_calls] == ["toolu_01PARA1", "toolu_01PARA2"]
-    assert json.loads(choice.message.tool_calls[0].function.arguments) == {"city": "Paris"}
-    assert json.loads(choice.message.tool_calls[1].function.arguments) == {"city": "Rome"}
+    assert [call.id for call in choice.message.tool_calls] == [
+        "toolu_01PARA1",
+        "toolu_01PARA2",
+    ]
+    assert json.loads(choice.message.tool_calls[0].function.arguments) == {
+        "city": "Paris"
+    }
+    assert json.loads(choice.message.tool_calls[1].function.arguments) == {
+        "city": "Rome"
+    }
     assert completion.usage.prompt_tokens == 412
     assert completion.usage.completion_tokens == 96

@@ -1,6 +1,6 @@
 """Anthropic Messages (`/v1/messages`) as the caller's wire format.
 
-Requests are decoded into the canonical OpenAI-shaped body; fields OpenAI chat cannot
+Requests are decoded into the canonical OpenAI-shaped body. Fields OpenAI chat cannot
 express (the exact thinking object, output_config.effort, top_k) travel in
 ChatRequest.extensions for the Anthropic codec. Prompt-cache markers
 (cache_control) are not carried, so they reach Anthropic only on the native
@@ -59,17 +59,17 @@ class AnthropicIngress(Ingress):
         return request
 
     def encode_chat(self, result: ChatResult, request: ChatRequest) -> dict[str, Any]:
-        """Encode a canonical answer as an Anthropic message."""
-        choices = result.body.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
-        message = (
-            choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        )
-        stop_sequence = (
-            choice.get("stop_reason")
-            if isinstance(choice.get("stop_reason"), str)
-            else None
-        )
+        """Encode a canonical chat completion as an Anthropic message."""
+        choices = result.body.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else {}
+        if not isinstance(choice, dict):
+            choice = {}
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            message = {}
+        stop_sequence = choice.get("stop_reason")
+        if not isinstance(stop_sequence, str):
+            stop_sequence = None
         stop_reason = stop_reason_for(choice.get("finish_reason"), stop_sequence)
         return {
             "id": message_id(result.body.get("id")),

@@ -1,4 +1,4 @@
-"""Encoding of canonical answers and streams as Anthropic Messages responses."""
+"""Encoding of canonical chat completions and streams as Anthropic Messages responses."""
 
 import logging
 import uuid

@@ -30,7 +30,7 @@ class OpenAIStreamEncoder(StreamEncoder):
             # The usage-only chunk (choices == []) goes only to callers who asked.
             if not (self.include_usage and chunk.get("usage")):
                 return b""
-        elif chunk.get("usage") is not None and not self.include_usage:
+        elif not self.include_usage and "usage" in chunk:
             chunk = {name: value for name, value in chunk.items() if name != "usage"}
         chunk["model"] = self.request.model
         return encode_event(orjson.dumps(chunk))

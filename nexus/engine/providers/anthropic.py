@@ -110,12 +110,16 @@ class AnthropicAdapter(ProviderAdapter):
         )
 
     def parse_error(self, status: int, body: bytes) -> ProviderStatusError:
-        """Read Anthropic's `{type: error, error: {type, message}}`; 429 and 529 keep their status."""
+        """Read Anthropic's `{type: error, error: {type, message}}` into an error.
+
+        The status and Anthropic's error type are kept, so 429 (rate_limit_error)
+        and 529 (overloaded_error) stay distinguishable from server errors.
+        """
         error_type, message = _error_fields(body)
         return ProviderStatusError(
             f"Provider {self.connection.name} returned HTTP {status}: {message}",
             upstream_status=status,
-            error_type=error_type_for(status, error_type),
+            error_type=error_type or error_type_for(status),
         )
 
     def build_native_request(
@@ -131,6 +135,14 @@ class AnthropicAdapter(ProviderAdapter):
         if beta:
             headers["anthropic-beta"] = beta
         return self.json_request(self.messages_url, payload, headers)
+
+    def native_stream_observer(self) -> NativeStreamObserver:
+        """Return an observer of a passed-through stream's usage and end."""
+        return NativeStreamObserver()
+
+    def usage_from_native(self, body: dict[str, Any]) -> Usage:
+        """Return the canonical usage of a passed-through Anthropic message."""
+        return usage_from_native(body)
 
     def _headers(self, stream: bool) -> dict[str, str]:
         headers = self.auth_headers()
@@ -156,7 +168,7 @@ def message_from_blocks(blocks: list[Any], response_tool: str | None) -> dict[st
         if kind == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
         elif (
-            kind == "tool_use" and block.get("name") == response_tool and response_tool
+            kind == "tool_use" and response_tool and block.get("name") == response_tool
         ):
             texts.append(orjson.dumps(block.get("input") or {}).decode())
         elif kind == "tool_use":
@@ -205,7 +217,7 @@ def _finish_reason(
 ) -> str:
     has_tool_calls = bool(message.get("tool_calls"))
     if stop_reason == "tool_use" and not has_tool_calls:
-        # Only the response_format tool was called, so the answer is complete content.
+        # Only the response_format tool was called, and its input is the message content.
         return "stop"
     # The limit sent upstream may exceed this when thinking raised it, so an unknown
     # stop_reason on a thinking request may read as stop where it was truncated.

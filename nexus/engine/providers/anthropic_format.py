@@ -11,7 +11,7 @@ Canonical carriers for Anthropic features that OpenAI chat has no field for:
   `redacted_thinking` blocks with their `data`). Only `thinking_blocks` go back to
   Anthropic, because a thinking block without its signature is rejected there.
 - A tool message carries `is_error: true` when the tool reported a failure.
-- A choice carries `stop_reason` holding the stop sequence that ended the answer, as
+- A choice carries `stop_reason`, the stop sequence that ended the output, as
   vLLM does in its OpenAI-compatible API.
 - A usage object carries `prompt_tokens_details.cache_write_tokens`, the input tokens
   written to the prompt cache (Anthropic's `cache_creation_input_tokens`).
@@ -27,7 +27,7 @@ from nexus.engine.errors import InvalidRequestError
 logger = logging.getLogger(__name__)
 
 # Anthropic stop_reason to OpenAI finish_reason. pause_turn means a server tool
-# paused a long turn; the answer so far is complete, so it maps to stop.
+# paused a long turn, and the content so far is complete, so it maps to stop.
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -38,7 +38,7 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 
-# OpenAI finish_reason to Anthropic stop_reason, for answers sent on /v1/messages.
+# OpenAI finish_reason to Anthropic stop_reason, for responses sent on /v1/messages.
 STOP_REASONS = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -47,7 +47,8 @@ STOP_REASONS = {
     "content_filter": "refusal",
 }
 
-# Anthropic error types by HTTP status, as listed in Anthropic's error reference.
+# Anthropic error types by HTTP status, from Anthropic's HTTP errors page; 402
+# billing_error also appears among the Anthropic SDK's error types.
 ERROR_TYPES_BY_STATUS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -73,7 +74,8 @@ DOCUMENT_MEDIA_TYPES = {"application/pdf"}
 
 # reasoning_effort to a thinking budget in tokens (budget mode). Anthropic needs at
 # least 1024 and less than max_tokens. Only low, medium and high are produced in the
-# other direction, because every OpenAI reasoning model accepts them.
+# other direction, because most OpenAI reasoning models accept them, while minimal
+# and xhigh are model-specific.
 EFFORT_BUDGETS = {
     "minimal": 1024,
     "low": 4096,
@@ -109,7 +111,10 @@ def token_count(value: Any) -> int:
 
 
 def merge_usage_fields(raw: dict[str, Any], usage: Any) -> None:
-    """Copy the token counts of an Anthropic usage object into raw; streams send several."""
+    """Copy the non-zero token counts of an Anthropic usage object into raw.
+
+    Streams report usage in message_start and again, cumulatively, in message_delta.
+    """
     if not isinstance(usage, dict):
         return
     for name, value in usage.items():
@@ -124,8 +129,9 @@ def finish_reason_for(
 ) -> str:
     """Map an Anthropic stop_reason to an OpenAI finish_reason.
 
-    An unknown value is logged once per value. It becomes tool_calls when the answer
-    holds tool calls, length when the output reached max_tokens, and stop otherwise.
+    An unknown value is logged once per value. It becomes tool_calls when the
+    message contains tool calls, length when the output reached max_tokens, and stop
+    otherwise.
     """
     if stop_reason in FINISH_REASONS:
         return FINISH_REASONS[stop_reason]

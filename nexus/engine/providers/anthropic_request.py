@@ -1,7 +1,7 @@
 """Translation of canonical (OpenAI chat) requests into Anthropic Messages bodies.
 
 response_format (json_object or json_schema) is emulated with a forced tool named
-RESPONSE_FORMAT_TOOL whose input schema is the caller's schema; the response codec
+RESPONSE_FORMAT_TOOL whose input schema is the caller's schema. The response codec
 returns that tool's input as the message content.
 """
 
@@ -86,7 +86,9 @@ def build_messages_body(
         body["system"] = system
     body["messages"] = messages
     _apply_sampling(body, source)
-    thinking = _apply_thinking(body, request, options)
+    extension = request.extensions.get(EXTENSION_KEY) or {}
+    _apply_extension(body, extension)
+    thinking = _apply_thinking(body, request, extension, options)
     _apply_tools(body, request, thinking)
     if request.stream:
         body["stream"] = True
@@ -137,20 +139,24 @@ def _apply_sampling(body: dict[str, Any], source: dict[str, Any]) -> None:
         body["metadata"] = {"user_id": user}
 
 
-def _apply_thinking(
-    body: dict[str, Any], request: ChatRequest, options: AnthropicOptions
-) -> bool:
-    """Set thinking from the caller's exact Anthropic fields or from reasoning_effort.
-
-    The exact fields (thinking, output_config.effort and top_k) come from the
-    `/v1/messages` ingress through request.extensions. Returns whether thinking is
-    on, because Anthropic then rejects forced tool use.
-    """
-    extension = request.extensions.get(EXTENSION_KEY) or {}
+def _apply_extension(body: dict[str, Any], extension: dict[str, Any]) -> None:
+    """Copy top_k and output_config.effort that the `/v1/messages` ingress kept."""
     if isinstance(extension.get("top_k"), int):
         body["top_k"] = extension["top_k"]
     if isinstance(extension.get("effort"), str):
         body.setdefault("output_config", {})["effort"] = extension["effort"]
+
+
+def _apply_thinking(
+    body: dict[str, Any],
+    request: ChatRequest,
+    extension: dict[str, Any],
+    options: AnthropicOptions,
+) -> bool:
+    """Set thinking from the caller's exact Anthropic object or from reasoning_effort.
+
+    Returns whether thinking is on, because Anthropic then rejects forced tool use.
+    """
     exact = extension.get("thinking")
     if isinstance(exact, dict):
         body["thinking"] = exact
@@ -240,6 +246,7 @@ def _response_format_schema(source: dict[str, Any]) -> dict[str, Any] | None:
     kind = response_format.get("type")
     if kind in (None, "text"):
         return None
+
     tool: dict[str, Any] = {
         "name": RESPONSE_FORMAT_TOOL,
         "description": "Return the final answer as this tool's input.",
@@ -252,6 +259,7 @@ def _response_format_schema(source: dict[str, Any]) -> dict[str, Any] | None:
             f"'response_format.type' must be text, json_object or json_schema, got {kind!r}.",
             param="response_format.type",
         )
+
     wrapper = response_format.get("json_schema")
     if not isinstance(wrapper, dict):
         raise InvalidRequestError(
@@ -264,6 +272,7 @@ def _response_format_schema(source: dict[str, Any]) -> dict[str, Any] | None:
             "'response_format.json_schema.schema' must be an object.",
             param="response_format.json_schema.schema",
         )
+
     if schema:
         tool["input_schema"] = schema
     if isinstance(wrapper.get("description"), str):
@@ -280,7 +289,7 @@ def _response_format_choice(
         return {"type": "function", "function": {"name": RESPONSE_FORMAT_TOOL}}
     if isinstance(choice, dict):
         return choice
-    # The model must call a tool: one of the caller's, or the response tool to answer.
+    # Any tool is forced: a caller's tool, or the response tool carrying the content.
     return "required"
 
 

@@ -70,7 +70,9 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     Tool calls are numbered 0, 1, ... in the order their tool_use blocks start,
     independent of the Anthropic block index, which also counts text and thinking
-    blocks. The finish chunk and a usage-only chunk (choices []) follow message_stop.
+    blocks. Thinking text streams as reasoning_content; when a thinking block ends,
+    its full text and signature follow as one thinking_blocks entry. The finish
+    chunk and a usage-only chunk (choices []) follow message_stop.
     """
 
     def __init__(
@@ -108,12 +110,17 @@ class AnthropicStreamDecoder(StreamDecoder):
         kind = data.get("type")
         if kind == "message_start":
             return self._message_start(data.get("message"))
-        if kind == "content_block_start":
-            return self._block_start(data.get("index"), data.get("content_block"))
-        if kind == "content_block_delta":
-            return self._block_delta(data.get("index"), data.get("delta"))
-        if kind == "content_block_stop":
-            return self._block_stop(data.get("index"))
+        if kind in ("content_block_start", "content_block_delta", "content_block_stop"):
+            index = data.get("index")
+            if not isinstance(index, int):
+                raise ProviderProtocolError(
+                    f"Provider {self.provider} streamed {kind} without an integer index."
+                )
+            if kind == "content_block_start":
+                return self._block_start(index, data.get("content_block"))
+            if kind == "content_block_delta":
+                return self._block_delta(index, data.get("delta"))
+            return self._block_stop(index)
         if kind == "message_delta":
             delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
             self.stop_reason = delta.get("stop_reason", self.stop_reason)
@@ -133,7 +140,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._merge_usage(message.get("usage"))
         return [self._chunk({"role": "assistant", "content": ""})]
 
-    def _block_start(self, index: Any, block: Any) -> list[dict[str, Any]]:
+    def _block_start(self, index: int, block: Any) -> list[dict[str, Any]]:
         block = block if isinstance(block, dict) else {}
         kind = block.get("type")
         if (
@@ -179,7 +186,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self.blocks[index] = _Block("other")
         return []
 
-    def _block_delta(self, index: Any, delta: Any) -> list[dict[str, Any]]:
+    def _block_delta(self, index: int, delta: Any) -> list[dict[str, Any]]:
         state = self.blocks.get(index)
         if state is None or not isinstance(delta, dict):
             return []
@@ -218,7 +225,7 @@ class AnthropicStreamDecoder(StreamDecoder):
             ]
         return []
 
-    def _block_stop(self, index: Any) -> list[dict[str, Any]]:
+    def _block_stop(self, index: int) -> list[dict[str, Any]]:
         state = self.blocks.get(index)
         if state is None:
             return []

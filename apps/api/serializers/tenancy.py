@@ -1,0 +1,31 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from apps.api.serializers.fields import OrganizationField, ScopedSerializer
+from apps.tenancy.models import Organization, Project
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(),
+        write_only=True,
+        required=False,
+        help_text="A user id to make the first owner (create only).",
+    )
+
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "created_at", "owner"]
+        read_only_fields = ["created_at"]
+
+
+class ProjectSerializer(ScopedSerializer):
+    organization = OrganizationField()
+    fixed_fields = ("organization",)
+
+    class Meta:
+        model = Project
+        fields = ["id", "organization", "name", "slug", "created_at"]
+        read_only_fields = ["created_at"]
+        # The per-org slug constraint is checked by the database (409 on a clash).
+        validators = []
