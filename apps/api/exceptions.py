@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,6 +31,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, NexusError):
         details = {"param": exc.param} if exc.param else None
         return Response(error_body(exc.code, exc.message, details), status=exc.status)
+    if isinstance(exc, ProtectedError):
+        names = sorted({type(row).__name__ for row in exc.protected_objects})
+        return Response(
+            error_body(
+                "in_use",
+                f"The row is still used by {len(exc.protected_objects)} other rows "
+                f"({', '.join(names)}); delete or move them first.",
+            ),
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, IntegrityError):
         return Response(
             error_body(

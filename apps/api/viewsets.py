@@ -18,7 +18,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.scoping import Lookups, actor_of, listable, member_organizations, visible
+from apps.api.actors import actor_of
 from apps.iam import nrn
 from apps.iam.changelog import record_change, snapshot
 from apps.iam.context import context_from_request, request_id_for
@@ -31,6 +31,7 @@ from apps.iam.resources import (
     resource_type_of,
     scope_name,
 )
+from apps.iam.scoping import Lookups, listable, member_organizations, visible
 from apps.tenancy.models import Organization, Project
 
 DEFAULT_VERBS = {
@@ -154,14 +155,18 @@ class ScopedViewSet(viewsets.GenericViewSet):
         instance: Model,
         before: dict | None,
         after: dict | None,
+        *,
         resource: nrn.Nrn | None = None,
+        organization_id: int | None = None,
     ) -> None:
         """Write one admin audit log row for a change made through the API."""
+        organization = organization_of(instance)
         record_change(
             actor=self.evaluator.actor,
             action=self.permission(action),
             resource=resource or resource_name(instance),
-            organization=organization_of(instance),
+            organization_id=organization_id
+            or (organization.pk if organization else None),
             before=before,
             after=after,
             channel=AdminAuditLog.CHANNEL_API,
@@ -234,11 +239,19 @@ class DestroyMixin:
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()
         resource = resource_name(instance)
+        organization = organization_of(instance)
 
         with transaction.atomic():
             before = snapshot(instance)
             self.perform_destroy_in(instance)
-            self.record("destroy", instance, before, None, resource=resource)
+            self.record(
+                "destroy",
+                instance,
+                before,
+                None,
+                resource=resource,
+                organization_id=organization.pk if organization else None,
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_destroy_in(self, instance: Model) -> None:

@@ -17,10 +17,7 @@ from nexus.engine.errors import (
     NotFoundError,
 )
 
-try:
-    from nexus.engine.ingress.anthropic import AnthropicIngress
-except ImportError:  # TEMPORARY
-    from nexus.engine.ingress.openai import OpenAIIngress as AnthropicIngress
+from nexus.engine.ingress.anthropic import AnthropicIngress
 from nexus.engine.ingress.openai import OpenAIIngress
 
 logger = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ class Exchange:
         for name, value in scope.get("headers", ()):
             self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
         self.started = False
+        self.finished = False
         self.status = 0
         self.disconnected = False
 

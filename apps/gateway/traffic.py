@@ -112,6 +112,9 @@ async def _answer_error(
 ) -> None:
     call.error_code = error.code
     if exchange.started:
+        if not exchange.finished and not exchange.disconnected:
+            # Headers are out, so the status cannot change; end the body cleanly.
+            await exchange.write(b"", more=False)
         return
     call.status = error.status
     headers = call.answer_headers()
@@ -214,8 +217,8 @@ async def embeddings(
                 request, target.model.upstream_model
             )
             await adapter.authorize(outgoing)
-            response = await runtime.client.send(
-                outgoing, timeout=settings.NEXUS_UPSTREAM_TIMEOUT
+            response = await adapter.send(
+                runtime.client, outgoing, timeout=settings.NEXUS_UPSTREAM_TIMEOUT
             )
             async with response:
                 raw = await read_body(response)

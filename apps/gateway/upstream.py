@@ -139,8 +139,8 @@ async def _open(
     else:
         upstream = adapter.build_chat_request(request, target.model.upstream_model)
     await adapter.authorize(upstream)
-    response = await runtime.client.send(
-        upstream, timeout=settings.NEXUS_UPSTREAM_TIMEOUT
+    response = await adapter.send(
+        runtime.client, upstream, timeout=settings.NEXUS_UPSTREAM_TIMEOUT
     )
     if response.status >= 400:
         async with response:
@@ -206,10 +206,13 @@ async def _stream(
     encoder = ingress.chat_stream_encoder(request)
     if native:
         observer = target.adapter.native_stream_observer()
+
+        def passthrough(data: bytes) -> list[bytes]:
+            observer.feed(data)
+            return [data]
+
         # The provider's own stream already carries its end events.
-        await _pump(
-            exchange, call, encoder, response, observer, lambda data: [data], list, b""
-        )
+        await _pump(exchange, call, encoder, response, observer, passthrough, list, bytes)
         return
     decoder = target.adapter.chat_stream_decoder(request)
     collected: list[dict[str, Any]] = []
@@ -230,7 +233,7 @@ async def _stream(
         return [encoder.encode(chunk) for chunk in tail]
 
     await _pump(
-        exchange, call, encoder, response, decoder, convert, finish, encoder.finish()
+        exchange, call, encoder, response, decoder, convert, finish, encoder.finish
     )
 
 
@@ -246,7 +249,7 @@ def _filtered(
 
 
 async def _pump(
-    exchange, call, encoder, response, tracker, convert, finish, trailer: bytes
+    exchange, call, encoder, response, tracker, convert, finish, trailer
 ) -> None:
     """Copy a stream to the caller chunk by chunk; tracker records usage and the end."""
     try:
@@ -261,7 +264,7 @@ async def _pump(
                 "Provider stream ended before the answer was complete."
             )
         call.complete = True
-        await exchange.write(out + trailer, more=False)
+        await exchange.write(out + trailer(), more=False)
     except Exception as exc:
         error = _stream_error(exc)
         if error is None:

@@ -16,7 +16,6 @@ from django.db import models
 from apps.iam import nrn
 from apps.iam.context import AccessContext
 from apps.iam.models import AdminAuditLog, ServiceToken
-from apps.tenancy.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def record_change(
     actor: AbstractBaseUser | ServiceToken | None,
     action: str,
     resource: nrn.Nrn | str,
-    organization: Organization | None,
+    organization_id: int | None,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     channel: str,
@@ -76,7 +75,7 @@ def record_change(
     """Store one admin audit log row; before and after are masked again on the way in."""
     context = context or AccessContext()
     entry = AdminAuditLog.objects.create(
-        organization=organization,
+        organization_id=organization_id,
         channel=channel,
         action=action,
         resource=str(resource),
@@ -92,7 +91,7 @@ def record_change(
         entry.resource,
         channel,
         extra={
-            "tenant_id": organization.pk if organization else None,
+            "tenant_id": organization_id,
             "request_id": context.request_id,
             "actor_user_id": entry.actor_user_id,
             "actor_token_id": entry.actor_token_id,

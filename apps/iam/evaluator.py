@@ -246,7 +246,10 @@ class Evaluator:
             policy
             for policy in view.policies
             if any(_glob(action, permission) for action in policy.actions)
-            and any(self._principal_matches(view, principal) for principal in policy.principals)
+            and any(
+                self._principal_matches(view, principal)
+                for principal in policy.principals
+            )
         ]
 
     def project_grants(self, org_slug: str) -> dict[int, str]:

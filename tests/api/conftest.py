@@ -46,7 +46,7 @@ def world(db) -> World:
         state.members[role] = make_member(org, role, project=scope)
     state.members["outsider"] = make_member(other_org, "org_owner")
     state.members["superuser"] = get_user_model().objects.create_superuser(
-        username=unique("root"), password="unused-password-1"
+        username=unique("root"), password=None
     )
 
     target = make_user()
@@ -55,6 +55,7 @@ def world(db) -> World:
         "key_project": issue_key(organization=org, project=project, name="in-project").key,
         "key_org": issue_key(organization=org, name="org-wide").key,
         "connection": connection,
+        "spare_connection": _connection(),
         "model": Model.objects.create(
             name=unique("model"),
             connection=connection,
@@ -74,7 +75,7 @@ def world(db) -> World:
             actor=None,
             action="tenancy:project.create",
             resource=f"nrn:nexus:tenancy:{org.slug}/{project.slug}:project/{project.pk}",
-            organization=org,
+            organization_id=org.pk,
             before=None,
             after={"name": project.name},
             channel=AdminAuditLog.CHANNEL_SYSTEM,

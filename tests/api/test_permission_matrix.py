@@ -130,7 +130,7 @@ CASES = [
     case(
         "connections.delete",
         "delete",
-        lambda w: f"provider-connections/{row('connection')(w)}",
+        lambda w: f"provider-connections/{row('spare_connection')(w)}",
         set(),
         outsider=403,
     ),

@@ -24,7 +24,7 @@ def make_project(org: Organization, name: str | None = None) -> Project:
 
 def make_user(name: str | None = None, **fields):
     return get_user_model().objects.create_user(
-        username=name or unique("user"), password="unused-password-1", **fields
+        username=name or unique("user"), password=None, **fields
     )
 
 

@@ -17,6 +17,9 @@ class OrganizationSerializer(serializers.ModelSerializer):
         model = Organization
         fields = ["id", "name", "slug", "created_at", "owner"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {
+            "slug": {"required": False, "help_text": "Defaults to the name, slugified."}
+        }
 
 
 class ProjectSerializer(ScopedSerializer):
@@ -27,5 +30,8 @@ class ProjectSerializer(ScopedSerializer):
         model = Project
         fields = ["id", "organization", "name", "slug", "created_at"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {
+            "slug": {"required": False, "help_text": "Defaults to the name, slugified."}
+        }
         # The per-org slug constraint is checked by the database (409 on a clash).
         validators = []

@@ -1,10 +1,10 @@
 from apps.api.filters import AdminAuditLogFilter, AuditEventFilter
 from apps.api.pagination import NewestFirstCursor
-from apps.api.scoping import Lookups
 from apps.api.serializers.audit import AdminAuditLogSerializer, AuditEventSerializer
 from apps.api.viewsets import ListRetrieveMixin, ScopedViewSet
 from apps.audit.models import AuditEvent
 from apps.iam.models import AdminAuditLog
+from apps.iam.scoping import Lookups
 
 
 class AuditEventViewSet(ListRetrieveMixin, ScopedViewSet):

@@ -9,7 +9,6 @@ from apps.api.filters import (
     PolicyFilter,
     ServiceTokenFilter,
 )
-from apps.api.scoping import Lookups
 from apps.api.serializers.iam import (
     GroupSerializer,
     IssuedTokenSerializer,
@@ -42,6 +41,7 @@ from apps.iam.policies import (
     set_user_tags,
     update_policy,
 )
+from apps.iam.scoping import Lookups
 from apps.iam.selectors import roles_for
 from apps.iam.services import (
     create_group,

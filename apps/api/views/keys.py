@@ -4,7 +4,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.api.filters import VirtualKeyFilter
-from apps.api.scoping import Lookups
 from apps.api.serializers.keys import IssuedKeySerializer, VirtualKeySerializer
 from apps.api.viewsets import (
     CreateMixin,
@@ -14,6 +13,7 @@ from apps.api.viewsets import (
     UpdateMixin,
 )
 from apps.iam.changelog import snapshot
+from apps.iam.scoping import Lookups
 from apps.iam.selectors import roles_for
 from apps.keys.models import VirtualKey
 from apps.keys.services import issue_key, revoke_key, rotate_key

@@ -1,5 +1,4 @@
 from apps.api.filters import ModelFilter, ProviderConnectionFilter
-from apps.api.scoping import Lookups
 from apps.api.serializers.providers import ModelSerializer, ProviderConnectionSerializer
 from apps.api.viewsets import (
     CreateMixin,
@@ -8,6 +7,7 @@ from apps.api.viewsets import (
     ScopedViewSet,
     UpdateMixin,
 )
+from apps.iam.scoping import Lookups
 from apps.providers.models import Model, ProviderConnection
 from apps.providers.services import set_credential
 

@@ -2,7 +2,6 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from apps.api.filters import ProjectFilter
-from apps.api.scoping import Lookups
 from apps.api.serializers.tenancy import OrganizationSerializer, ProjectSerializer
 from apps.api.viewsets import (
     CreateMixin,
@@ -14,6 +13,7 @@ from apps.api.viewsets import (
 from apps.iam import nrn
 from apps.iam.changelog import snapshot
 from apps.iam.roles import ORG_OWNER
+from apps.iam.scoping import Lookups
 from apps.iam.services import grant_role
 from apps.tenancy.models import Organization, Project
 

@@ -5,8 +5,8 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.api.actors import actor_of
 from apps.api.filters import UserFilter
-from apps.api.scoping import actor_of, member_organizations
 from apps.api.serializers.iam import (
     PermissionSerializer,
     RoleSerializer,
@@ -17,6 +17,7 @@ from apps.iam.models import ServiceToken
 from apps.iam.permissions import CATALOG
 from apps.iam.resources import ResourceType, scope_name
 from apps.iam.roles import PROJECT_SCOPED_ROLES, ROLE_CHOICES, ROLE_PERMISSIONS
+from apps.iam.scoping import member_organizations
 from apps.iam.selectors import list_member_organizations, roles_for
 from apps.tenancy.models import Organization
 
@@ -151,5 +152,3 @@ class PermissionListView(APIView):
     def get(self, request) -> Response:
         rows = [{"name": name, "description": text} for name, text in CATALOG.items()]
         return Response(PermissionSerializer(rows, many=True).data)
-
-

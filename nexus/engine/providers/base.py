@@ -5,6 +5,9 @@ format and the provider's answers, streams and errors back into canonical form.
 Sending, timeouts and pooling belong to the HTTP client and the gateway.
 """
 
+import logging
+import math
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -22,8 +25,10 @@ from nexus.engine.errors import (
     ProviderProtocolError,
     ProviderStatusError,
 )
-from nexus.engine.http import UpstreamRequest
+from nexus.engine.http import UpstreamClient, UpstreamRequest
 from nexus.engine.snapshot import ConnectionEntry
+
+logger = logging.getLogger(__name__)
 
 # OpenAI error types by HTTP status, used where a provider's own type is missing.
 ERROR_TYPES = {
@@ -37,6 +42,13 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
+
+
+# Characters per token in English text, OpenAI's rule of thumb; used only where a
+# provider reports no token count.
+CHARS_PER_TOKEN = 4
+
+_unknown_finish_reasons: set[tuple[str, str]] = set()
 
 
 class OptionsError(ValueError):
@@ -62,6 +74,39 @@ class StreamDecoder:
     def finish(self) -> list[dict[str, Any]]:
         """Return chunks still buffered when the upstream closed the stream."""
         return []
+
+
+class BufferedResponse:
+    """An upstream answer already read into memory.
+
+    It offers the part of aiohttp's ClientResponse that the gateway uses (status,
+    headers, read, content.iter_any and async with), so codecs whose exchange takes
+    several HTTP calls can return the combined answer from ProviderAdapter.send.
+    """
+
+    def __init__(
+        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.content = self
+
+    async def read(self) -> bytes:
+        return self.body
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        if self.body:
+            yield self.body
+
+    def release(self) -> None:
+        """Do nothing; the body holds no connection."""
+
+    async def __aenter__(self) -> "BufferedResponse":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 class ProviderAdapter:
@@ -99,6 +144,17 @@ class ProviderAdapter:
 
     async def authorize(self, request: UpstreamRequest) -> None:
         """Add credentials that need I/O to obtain (tokens, signatures); default none."""
+
+    async def send(
+        self, client: UpstreamClient, request: UpstreamRequest, *, timeout: float
+    ) -> Any:
+        """Send an authorized request and return the response once its headers arrived.
+
+        The default is one HTTP call. Codecs whose exchange takes several calls
+        (polling, one call per input) override this and may return a
+        BufferedResponse; timeout bounds each call.
+        """
+        return await client.send(request, timeout=timeout)
 
     def build_chat_request(
         self, request: ChatRequest, upstream_model: str
@@ -141,6 +197,37 @@ class ProviderAdapter:
         all_headers = {"content-type": "application/json", "accept": "application/json"}
         all_headers.update(headers)
         return UpstreamRequest("POST", url, all_headers, orjson.dumps(payload))
+
+
+def finish_reason_from(
+    table: Mapping[str, str],
+    value: Any,
+    *,
+    provider: str,
+    has_tool_calls: bool,
+    truncated: bool = False,
+) -> str:
+    """Map a provider's stop value to an OpenAI finish_reason through table.
+
+    An unknown value is logged once per provider and value. It becomes tool_calls
+    when the answer holds tool calls, length when the output reached the token
+    limit, and stop otherwise.
+    """
+    if value in table:
+        return table[value]
+    if value is not None and (provider, str(value)) not in _unknown_finish_reasons:
+        _unknown_finish_reasons.add((provider, str(value)))
+        logger.warning(
+            "unknown finish reason %s", value, extra={"provider": provider}
+        )
+    if has_tool_calls:
+        return "tool_calls"
+    return "length" if truncated else "stop"
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate the token count of text for providers that report none; at least 1."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 def load_json(body: bytes, provider: str) -> Any:

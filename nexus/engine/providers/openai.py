@@ -96,6 +96,7 @@ class OpenAIAdapter(ProviderAdapter):
             body["stream_options"] = options
         elif not request.stream:
             body.pop("stream_options", None)
+        body["messages"] = [_wire_message(message) for message in body["messages"]]
         body = self.rewrite_chat_body(body)
         return self.json_request(
             self.chat_url(upstream_model), body, self.auth_headers()
@@ -142,6 +143,17 @@ class OpenAIAdapter(ProviderAdapter):
             usage=Usage.from_openai(parsed.get("usage")),
             model=str(parsed.get("model", "")),
         )
+
+
+# Fields the canonical form carries on messages for other providers (Anthropic thinking
+# blocks and tool errors); OpenAI-format APIs do not accept them.
+CANONICAL_ONLY_FIELDS = ("reasoning_content", "thinking_blocks", "is_error")
+
+
+def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
+    if not any(name in message for name in CANONICAL_ONLY_FIELDS):
+        return message
+    return {name: value for name, value in message.items() if name not in CANONICAL_ONLY_FIELDS}
 
 
 def decode_vector(value: Any, provider: str) -> list[float]:

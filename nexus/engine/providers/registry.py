@@ -1,12 +1,22 @@
 """Provider types by name; callers dispatch through here, never on the name."""
 
 from nexus.engine.providers.anthropic import AnthropicAdapter
+from nexus.engine.providers.azure import AzureOpenAIAdapter
 from nexus.engine.providers.base import ProviderAdapter
+from nexus.engine.providers.gemini import GeminiAdapter
 from nexus.engine.providers.openai import OpenAIAdapter
+from nexus.engine.providers.vertex import VertexAdapter
 from nexus.engine.snapshot import ConnectionEntry
 
 PROVIDER_TYPES: dict[str, type[ProviderAdapter]] = {
-    adapter.name: adapter for adapter in (OpenAIAdapter, AnthropicAdapter)
+    adapter.name: adapter
+    for adapter in (
+        OpenAIAdapter,
+        AnthropicAdapter,
+        GeminiAdapter,
+        VertexAdapter,
+        AzureOpenAIAdapter,
+    )
 }
 
 

@@ -82,7 +82,9 @@ class VertexOptions(AnthropicAdapter.options_class):
     safety_settings: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        inherited = getattr(super(), "__post_init__", None)
+        if inherited is not None:
+            inherited()
         check_gemini_options(self)
         if not isinstance(self.project_id, str):
             raise ValueError(f"project_id must be a string, got {self.project_id!r}")

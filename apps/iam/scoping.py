@@ -7,20 +7,11 @@ organizations the actor lists the rows its roles, project grants and policies al
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
-from rest_framework.request import Request
 
-from apps.iam.evaluator import Actor, Evaluator
-from apps.iam.models import ServiceToken
+from apps.iam.evaluator import Evaluator
 from apps.iam.resources import ResourceType, resource_name, scope_name
 from apps.iam.selectors import list_member_organizations
 from apps.tenancy.models import Organization, Project
-
-
-def actor_of(request: Request) -> Actor:
-    """Return the service token of a token request, else the user."""
-    if isinstance(request.auth, ServiceToken):
-        return request.auth
-    return request.user
 
 
 def member_organizations(evaluator: Evaluator) -> QuerySet[Organization]:
