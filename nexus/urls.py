@@ -3,5 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("apps.routing.api.urls")),
     path("api/", include("apps.api.urls")),
 ]

@@ -1,8 +1,8 @@
 """The one exception handler of the REST API.
 
-Every error body has the shape `{"error": {"code": ..., "message": ..., "details": ...}}`;
-`code` is a stable snake_case string and `details` is null unless there is more to say
-(field errors, the offending parameter).
+Every error body has the shape `{"error": {"code": ..., "message": ..., "details": ...}}`.
+`code` is a stable snake_case string. `details` holds field errors or the offending
+parameter, and is null when there is nothing more to say.
 """
 
 import logging

@@ -6,7 +6,7 @@ Every API viewset derives from ScopedViewSet. It
 - authorizes each action through the IAM evaluator (403 with the reason);
 - writes each change to the admin audit log with secrets masked, in the same
   transaction as the change;
-- answers with an X-Request-ID header (the caller's, when well-formed).
+- sets the X-Request-ID response header (the caller's, when well-formed).
 """
 
 from typing import Any
@@ -240,6 +240,8 @@ class DestroyMixin:
         instance = self.get_object()
         resource = resource_name(instance)
         organization = organization_of(instance)
+        # Read the id now: deleting an organization clears the instance's pk.
+        organization_id = organization.pk if organization else None
 
         with transaction.atomic():
             before = snapshot(instance)
@@ -250,7 +252,7 @@ class DestroyMixin:
                 before,
                 None,
                 resource=resource,
-                organization_id=organization.pk if organization else None,
+                organization_id=organization_id,
             )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
 from apps.audit.models import AuditEvent
+from apps.iam.admin_scope import OrgScopedAdminMixin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    project_lookup = "project"
     list_display = [
         "created_at",
         "request_id",

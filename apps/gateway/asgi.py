@@ -9,6 +9,7 @@ from typing import Any
 
 from apps.gateway import traffic
 from apps.gateway.exchange import Exchange
+from apps.gateway.responses import serve_responses
 from apps.gateway.runtime import GatewayRuntime
 from nexus.engine.call import Call
 from nexus.engine.errors import (
@@ -19,17 +20,20 @@ from nexus.engine.errors import (
 
 from nexus.engine.ingress.anthropic import AnthropicIngress
 from nexus.engine.ingress.openai import OpenAIIngress
+from nexus.engine.ingress.responses import ResponsesIngress
 
 logger = logging.getLogger(__name__)
 
 OPENAI = OpenAIIngress()
 ANTHROPIC = AnthropicIngress()
+RESPONSES = ResponsesIngress()
 
 # path -> (method, ingress, audit name, handler)
 ROUTES: dict[str, tuple[str, Any, str, Any]] = {
     "/v1/chat/completions": ("POST", OPENAI, "chat", traffic.chat),
     "/v1/embeddings": ("POST", OPENAI, "embeddings", traffic.embeddings),
     "/v1/messages": ("POST", ANTHROPIC, "messages", traffic.chat),
+    "/v1/responses": ("POST", RESPONSES, "responses", serve_responses),
     "/v1/models": ("GET", OPENAI, "models", traffic.models),
 }
 

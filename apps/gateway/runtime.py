@@ -86,6 +86,7 @@ class GatewayRuntime:
         self.tasks.clear()
         for stage in self.stages:
             await stage.close()
+        await self.router.close()
         await self.client.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -45,11 +45,16 @@ def authenticate(
     return key
 
 
-async def read_json(exchange: Exchange) -> Any:
-    """Read and parse the body as JSON, or raise 400, 408 or 413."""
+async def read_json(exchange: Exchange, call: Call | None = None) -> Any:
+    """Read and parse the body as JSON, or raise 400, 408 or 413.
+
+    The body's size in bytes goes to call.state["body_bytes"] for the stages.
+    """
     body = await exchange.read_body(
         settings.NEXUS_MAX_REQUEST_BYTES, settings.NEXUS_REQUEST_BODY_TIMEOUT
     )
+    if call is not None:
+        call.state["body_bytes"] = len(body)
     if not body.strip():
         raise InvalidRequestError("The request body is empty; send a JSON object.")
     try:
@@ -143,6 +148,14 @@ async def run_stages(
             if (f := stage.response_filter(call, request)) is not None
         ]
         await upstream(filters)
+    except NexusError as error:
+        # on_complete below sees why the request failed, before the error answer.
+        call.error_code = error.code
+        call.status = call.status or error.status
+        raise
+    except ClientDisconnected:
+        call.status, call.error_code = 499, "client_disconnected"
+        raise
     finally:
         for stage in reversed(entered):
             try:
@@ -163,17 +176,14 @@ async def chat(
         exchange, runtime, accept_x_api_key=ingress.format == "anthropic"
     )
     call.headers = exchange.headers
-    body = await read_json(exchange)
+    body = await read_json(exchange, call)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         call.requested_model = body["model"]
     request = ingress.decode_chat(body)
     call.stream = request.stream
     snapshot = runtime.snapshot
     call.model = resolve_model(snapshot, call.key, request.model, "chat")
-    plan = runtime.router.plan(
-        call, request, call.model, runtime.adapters, snapshot.connections
-    )
-    call.connection = plan.targets[0].connection
+    call.connection = snapshot.connection(call.model)
 
     async def answer(result) -> None:
         await until_disconnect(
@@ -181,6 +191,11 @@ async def chat(
         )
 
     async def upstream(filters) -> None:
+        # Planned after the stages' on_request, so routing rules see hook tags.
+        plan = runtime.router.plan(
+            call, request, call.model, runtime.adapters, runtime.snapshot.connections
+        )
+        call.connection = plan.targets[0].connection
         await until_disconnect(
             exchange,
             serve_chat(exchange, runtime, ingress, call, request, body, plan, filters),
@@ -195,7 +210,7 @@ async def embeddings(
     """Serve an embeddings request."""
     call.key = authenticate(exchange, runtime, accept_x_api_key=False)
     call.headers = exchange.headers
-    body = await read_json(exchange)
+    body = await read_json(exchange, call)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         call.requested_model = body["model"]
     request = ingress.decode_embeddings(body)
@@ -208,7 +223,9 @@ async def embeddings(
     call.connection = target.connection
 
     async def answer(result) -> None:
-        raise NexusError("Embeddings cannot be answered from a chat result.")
+        raise NexusError(
+            "An embeddings request cannot be served from a cached chat result."
+        )
 
     async def upstream(filters) -> None:
         async def work() -> None:

@@ -9,7 +9,6 @@ complete.
 
 import asyncio
 import logging
-import random
 import time
 from typing import Any
 
@@ -25,9 +24,11 @@ from nexus.engine.errors import (
     ProviderError,
     ProviderProtocolError,
     ProviderTimeoutError,
+    ProviderUnreachableError,
 )
 from nexus.engine.ingress.base import Ingress
-from nexus.engine.stages import ResponseFilter
+from nexus.engine.routing.outcomes import parse_retry_after
+from nexus.engine.stages import ChunkSource, ResponseFilter
 from nexus.engine.targets import Plan, Target
 
 logger = logging.getLogger(__name__)
@@ -43,87 +44,154 @@ async def serve_chat(
     plan: Plan,
     filters: list[ResponseFilter],
 ) -> None:
-    """Try the plan's targets until one answers, then deliver its answer."""
+    """Try the plan's targets until one answers, then deliver its answer.
+
+    Every attempt goes to call.details["attempts"] with its start offset from the
+    request start and the backoff wait before it, and to the router's record().
+    """
     last_error: ProviderError | None = None
     attempts: list[dict[str, Any]] = call.details.setdefault("attempts", [])
-    for target in plan.targets:
-        call.model, call.connection = target.model, target.connection
-        native = (
-            not filters
-            and not call.state.get("request_modified")
-            and ingress.format == target.adapter.native_format
-            and ingress.format != "openai"
-        )
-        for attempt in range(plan.retries + 1):
-            started = time.perf_counter()
-            try:
-                response = await _open(runtime, target, request, body, native)
-            except ProviderError as error:
-                elapsed = (time.perf_counter() - started) * 1000
-                attempts.append(_attempt(target, error.status, elapsed, error.code))
-                runtime.router.record(
-                    target, ok=False, latency_ms=elapsed, status=error.status
-                )
-                if not (error.retryable or error.status in plan.failover_statuses):
-                    raise
-                last_error = error
-                if attempt < plan.retries and error.retryable:
-                    await asyncio.sleep(_backoff(plan, attempt))
-                    continue
-                break
-            elapsed = (time.perf_counter() - started) * 1000
-            attempts.append(_attempt(target, response.status, elapsed, ""))
-            runtime.router.record(
-                target, ok=True, latency_ms=elapsed, status=response.status
+    try:
+        for target in plan.targets:
+            call.model, call.connection = target.model, target.connection
+            native = (
+                not filters
+                and not call.state.get("request_modified")
+                and target.adapter.accepts_native(ingress.format)
             )
-            call.response_headers["x-nexus-attempts"] = str(len(attempts))
-            if plan.route:
-                call.response_headers["x-nexus-route"] = plan.route
-            async with response:
-                if request.stream:
-                    await _stream(
+            retries = plan.retries_for(target)
+            delay = 0.0
+            for attempt in range(retries + 1):
+                try:
+                    await _attempt(
                         exchange,
+                        runtime,
                         ingress,
                         call,
+                        (request, body),
+                        plan,
                         target,
-                        request,
-                        response,
                         native,
                         filters,
+                        delay,
                     )
-                else:
-                    await _complete(
-                        exchange,
-                        ingress,
-                        call,
-                        target,
-                        request,
-                        response,
-                        native,
-                        filters,
-                    )
-            return
-    assert last_error is not None
-    raise last_error
+                    return
+                except ProviderError as error:
+                    movable = error.retryable or error.status in plan.failover_statuses
+                    if exchange.started or not movable:
+                        raise
+                    last_error = error
+                    delay = None
+                    if error.retryable and attempt < retries:
+                        delay = plan.retry_delay(attempt, error.retry_after)
+                    if delay is None:
+                        break
+                    await asyncio.sleep(delay)
+        assert last_error is not None
+        raise last_error
+    finally:
+        _label_answer(call, plan, attempts)
 
 
-def _attempt(
-    target: Target, status: int, elapsed_ms: float, error: str
-) -> dict[str, Any]:
-    return {
+def _label_answer(call: Call, plan: Plan, attempts: list[dict[str, Any]]) -> None:
+    call.response_headers["x-nexus-attempts"] = str(len(attempts))
+    if plan.route:
+        call.response_headers["x-nexus-route"] = plan.route
+
+
+async def _attempt(
+    exchange, runtime, ingress, call, payload, plan, target, native, filters, delay
+) -> None:
+    """Send one attempt to target and deliver its answer; raise ProviderError on failure.
+
+    A streamed answer that fails before any of it reached the caller raises too, so
+    the plan can move on; once bytes went out, the stream ends with an error event.
+    """
+    request, body = payload
+    started = time.perf_counter()
+    record: dict[str, Any] = {
         "provider": target.connection.name,
         "model": target.model.name,
-        "status": status,
-        "ms": round(elapsed_ms, 2),
-        "error": error,
+        "status": 0,
+        "ms": 0.0,
+        "error": "",
+        "start_ms": round((started - call.started) * 1000, 2),
+        "delay_ms": round((delay or 0.0) * 1000, 2),
     }
+    if target.path:
+        record["path"] = target.path
+    if target.arm:
+        record["arm"] = target.arm
+    call.details["attempts"].append(record)
+    timeout = plan.timeout_for(target, settings.NEXUS_UPSTREAM_TIMEOUT)
 
+    def fail(error: ProviderError) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
+        runtime.router.record(
+            target,
+            ok=False,
+            latency_ms=elapsed,
+            status=error.status,
+            retry_after=error.retry_after,
+        )
 
-def _backoff(plan: Plan, attempt: int) -> float:
-    # Full jitter: a random wait up to the exponential step spreads retries apart.
-    return random.uniform(
-        0, min(plan.max_backoff_seconds, plan.backoff_seconds * 2**attempt)
+    try:
+        response, raw = await _fetch(
+            runtime, target, request, body, native, timeout, stream=request.stream
+        )
+    except ProviderError as error:
+        fail(error)
+        raise
+    elapsed = (time.perf_counter() - started) * 1000
+    record.update(status=response.status, ms=round(elapsed, 2))
+    _label_answer(call, plan, call.details["attempts"])
+    if raw is not None:
+        runtime.router.record(
+            target, ok=True, latency_ms=elapsed, status=200, headers=response.headers
+        )
+        await _complete(exchange, ingress, call, target, request, raw, native, filters)
+        return
+    try:
+        async with response:
+            failure = await _stream(
+                exchange,
+                ingress,
+                call,
+                target,
+                request,
+                response,
+                native,
+                filters,
+                timeout,
+            )
+    except ProviderError as error:
+        fail(error)
+        raise
+    if isinstance(failure, ProviderError):
+        record["error"] = failure.code
+    runtime.router.record(
+        target,
+        ok=not isinstance(failure, ProviderError),
+        latency_ms=elapsed,
+        status=failure.status if isinstance(failure, ProviderError) else 200,
+        headers=response.headers,
     )
+
+
+async def _fetch(runtime, target, request, body, native, timeout, *, stream):
+    """Open the request and, unless streaming, read the whole body, within timeout."""
+    try:
+        async with asyncio.timeout(timeout):
+            response = await _open(runtime, target, request, body, native, timeout)
+            if stream:
+                return response, None
+            async with response:
+                return response, await read_body(response, timeout)
+    except TimeoutError:
+        raise ProviderTimeoutError(
+            f"Provider did not answer within {timeout:g} s."
+        ) from None
 
 
 async def _open(
@@ -132,6 +200,7 @@ async def _open(
     request: ChatRequest,
     body: Any,
     native: bool,
+    timeout: float,
 ):
     adapter = target.adapter
     if native:
@@ -139,24 +208,24 @@ async def _open(
     else:
         upstream = adapter.build_chat_request(request, target.model.upstream_model)
     await adapter.authorize(upstream)
-    response = await adapter.send(
-        runtime.client, upstream, timeout=settings.NEXUS_UPSTREAM_TIMEOUT
-    )
+    response = await adapter.send(runtime.client, upstream, timeout=timeout)
     if response.status >= 400:
         async with response:
-            raw = await read_body(response)
-        raise adapter.parse_error(response.status, raw)
+            raw = await read_body(response, timeout)
+        error = adapter.parse_error(response.status, raw)
+        error.retry_after = parse_retry_after(response.headers)
+        raise error
     return response
 
 
-async def read_body(response) -> bytes:
-    """Read a whole upstream body within the upstream timeout."""
+async def read_body(response, timeout: float | None = None) -> bytes:
+    """Read a whole upstream body within timeout (default: the upstream timeout)."""
     try:
-        async with asyncio.timeout(settings.NEXUS_UPSTREAM_TIMEOUT):
+        async with asyncio.timeout(timeout or settings.NEXUS_UPSTREAM_TIMEOUT):
             return await response.read()
     except TimeoutError:
         raise ProviderTimeoutError(
-            "Provider did not finish its answer in time."
+            "Provider response timed out before the body was complete."
         ) from None
     except OSError as exc:
         raise ProviderProtocolError(
@@ -175,14 +244,14 @@ def _is_transport_error(exc: BaseException) -> bool:
 
 
 async def _complete(
-    exchange, ingress, call, target, request, response, native, filters
+    exchange, ingress, call, target, request, raw, native, filters
 ) -> None:
-    raw = await read_body(response)
     call.mark_first_byte()
     if native:
         parsed = orjson.loads(raw)
         call.usage = target.adapter.usage_from_native(parsed)
         parsed["model"] = request.model
+        call.state["native_answer"] = parsed
         payload = orjson.dumps(parsed)
     else:
         result = target.adapter.parse_chat_response(raw, request)
@@ -197,31 +266,38 @@ async def _complete(
 
 
 async def _stream(
-    exchange, ingress, call, target, request, response, native, filters
-) -> None:
+    exchange, ingress, call, target, request, response, native, filters, timeout
+) -> NexusError | None:
+    """Relay a stream; return the error that ended it early, if one did.
+
+    The caller's response starts with the first bytes to send, so a provider that
+    fails before producing any chunk raises its ProviderError instead.
+    """
     call.status = 200
     headers = call.answer_headers()
     headers["cache-control"] = "no-cache"
-    await exchange.start(200, headers, "text/event-stream")
     encoder = ingress.chat_stream_encoder(request)
+    pump = _Pump(exchange, call, encoder, response, headers, timeout)
     if native:
         observer = target.adapter.native_stream_observer()
+        call.state["native_observer"] = observer
 
         def passthrough(data: bytes) -> list[bytes]:
             observer.feed(data)
+            pump.produced = True
             return [data]
 
         # The provider's own stream already carries its end events.
-        await _pump(exchange, call, encoder, response, observer, passthrough, list, bytes)
-        return
+        return await pump.run(observer, passthrough, list, bytes)
     decoder = target.adapter.chat_stream_decoder(request)
     collected: list[dict[str, Any]] = []
     call.state["chunks"] = collected
 
     def convert(data: bytes) -> list[bytes]:
+        chunks = decoder.feed(data)
+        pump.produced = pump.produced or bool(chunks)
         return [
-            encoder.encode(chunk)
-            for chunk in _filtered(decoder.feed(data), filters, collected)
+            encoder.encode(chunk) for chunk in _filtered(chunks, filters, collected)
         ]
 
     def finish() -> list[bytes]:
@@ -232,9 +308,7 @@ async def _stream(
             )
         return [encoder.encode(chunk) for chunk in tail]
 
-    await _pump(
-        exchange, call, encoder, response, decoder, convert, finish, encoder.finish
-    )
+    return await pump.run(decoder, convert, finish, encoder.finish)
 
 
 def _filtered(
@@ -248,31 +322,82 @@ def _filtered(
     return chunks
 
 
-async def _pump(
-    exchange, call, encoder, response, tracker, convert, finish, trailer
-) -> None:
-    """Copy a stream to the caller chunk by chunk; tracker records usage and the end."""
-    try:
-        async for data in response.content.iter_any():
-            out = b"".join(convert(data))
-            if out:
-                call.mark_first_byte()
-                await exchange.write(out)
-        out = b"".join(finish())
-        if not tracker.finished:
-            raise ProviderProtocolError(
-                "Provider stream ended before the answer was complete."
-            )
-        call.complete = True
-        await exchange.write(out + trailer(), more=False)
-    except Exception as exc:
-        error = _stream_error(exc)
-        if error is None:
-            raise
-        call.error_code = error.code
-        await exchange.write(encoder.error(error), more=False)
-    finally:
-        call.usage = tracker.usage
+class _Pump:
+    """Copy one upstream stream to the caller chunk by chunk.
+
+    `produced` turns True once the stream yielded a chunk; before that, a provider
+    failure is raised to the attempt loop instead of ending the caller's stream.
+    The first data must arrive within `timeout` seconds.
+    """
+
+    def __init__(self, exchange, call, encoder, response, headers, timeout) -> None:
+        self.exchange = exchange
+        self.call = call
+        self.encoder = encoder
+        self.response = response
+        self.headers = headers
+        self.timeout = timeout
+        self.produced = False
+
+    async def run(self, tracker, convert, finish, trailer) -> NexusError | None:
+        """Relay the stream; tracker records usage and whether it ended properly."""
+        call = self.call
+        try:
+            async for data in self._data():
+                out = b"".join(convert(data))
+                if out:
+                    call.mark_first_byte()
+                    await self._write(out)
+            out = b"".join(finish())
+            if not tracker.finished and not self.produced:
+                raise ProviderUnreachableError(
+                    "Provider closed the stream before sending any event."
+                )
+            if not tracker.finished:
+                raise ProviderProtocolError(
+                    "Provider stream ended before the response was complete."
+                )
+            call.complete = True
+            await self._write(out + trailer(), more=False)
+            return None
+        except Exception as exc:
+            error = _stream_error(exc)
+            if error is None:
+                raise
+            if not self.produced and not self.exchange.started:
+                if not isinstance(exc, NexusError):
+                    # A connection lost before any event is retried like a refused one.
+                    error = ProviderUnreachableError(
+                        f"Provider stream failed before its first event: "
+                        f"{type(exc).__name__}."
+                    )
+                if isinstance(error, ProviderError):
+                    raise error from None
+            call.error_code = error.code
+            await self._write(self.encoder.error(error), more=False)
+            return error
+        finally:
+            call.usage = tracker.usage
+
+    async def _data(self):
+        stream = self.response.content.iter_any()
+        try:
+            async with asyncio.timeout(self.timeout):
+                first = await anext(stream, None)
+        except TimeoutError:
+            raise ProviderTimeoutError(
+                f"Provider sent no stream data within {self.timeout:g} s."
+            ) from None
+        if first is None:
+            return
+        yield first
+        async for data in stream:
+            yield data
+
+    async def _write(self, data: bytes, more: bool = True) -> None:
+        if not self.exchange.started:
+            await self.exchange.start(200, self.headers, "text/event-stream")
+        await self.exchange.write(data, more=more)
 
 
 def _stream_error(exc: Exception) -> NexusError | None:
@@ -288,9 +413,14 @@ async def replay(
     ingress: Ingress,
     call: Call,
     request: ChatRequest,
-    result: ChatResult,
+    result: ChatResult | ChunkSource,
 ) -> None:
-    """Answer from a stored result (a cache hit) as JSON or as a stream."""
+    """Answer from a stored result (a cache hit) or a shared stream, as JSON or SSE."""
+    if isinstance(result, ChunkSource):
+        if request.stream:
+            await _replay_chunks(exchange, ingress, call, request, result)
+            return
+        result = await result.result()
     call.usage = result.usage
     call.complete = True
     call.status = 200
@@ -306,3 +436,30 @@ async def replay(
     await exchange.start(200, headers, "text/event-stream")
     out = b"".join(encoder.encode(chunk) for chunk in result_to_chunks(result))
     await exchange.write(out + encoder.finish(), more=False)
+
+
+async def _replay_chunks(
+    exchange: Exchange,
+    ingress: Ingress,
+    call: Call,
+    request: ChatRequest,
+    source: ChunkSource,
+) -> None:
+    """Write each chunk of the source as it arrives; its usage is the stage's concern."""
+    call.status = 200
+    encoder = ingress.chat_stream_encoder(request)
+    headers = call.answer_headers()
+    headers["cache-control"] = "no-cache"
+    await exchange.start(200, headers, "text/event-stream")
+    try:
+        async for chunk in source.chunks():
+            out = encoder.encode(chunk)
+            if out:
+                call.mark_first_byte()
+                await exchange.write(out)
+    except NexusError as error:
+        call.error_code = error.code
+        await exchange.write(encoder.error(error), more=False)
+        return
+    call.complete = True
+    await exchange.write(encoder.finish(), more=False)

@@ -18,7 +18,7 @@ MFA_METHOD = "mfa"
 
 @dataclass
 class Facts:
-    """What the conditions look at; tags load lazily because most policies need none."""
+    """Request facts for the conditions; tags load lazily because most policies need none."""
 
     source_ip: str | None
     now: datetime

@@ -12,9 +12,9 @@ token's scopes) with the organization's policies:
 5. Anything else is denied.
 
 Platform resources (empty org segment) are changed by superusers only, because every
-organization shares them. The shared types in SHARED_PLATFORM_TYPES (provider
-connections and models) are readable by anyone allowed to read them in one of their
-organizations; other platform resources, such as audit events without an
+organization shares them. The types in SHARED_PLATFORM_TYPES (provider connections
+and models) are readable by anyone allowed to read them in one of their
+organizations. Other platform resources, such as audit events without an
 organization, are for superusers only.
 """
 
@@ -54,7 +54,7 @@ class Decision:
 
 @dataclass
 class _OrgView:
-    """What the evaluator knows about the actor inside one organization."""
+    """The actor's grants, groups and the policies inside one organization."""
 
     organization: Organization
     grants: list[selectors.RoleGrant]

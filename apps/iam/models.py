@@ -19,7 +19,7 @@ SOURCE_CHOICES = [
 class Membership(models.Model):
     """One role granted to a user in an organization, optionally limited to a project.
 
-    The same role may be granted by several sources (manual, OIDC, SCIM); each source
+    The same role may be granted by several sources (manual, OIDC, SCIM). Each source
     owns its own row, so a sync from one source never removes another's grant.
     """
 

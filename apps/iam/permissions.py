@@ -50,12 +50,19 @@ CATALOG: dict[str, str] = {
     "iam:token.revoke": "Revoke service tokens.",
     "iam:tag.read": "View resource tags.",
     "iam:tag.update": "Set resource tags used by policies.",
+    "quotas:quota.read": "View quotas and their current usage.",
+    "quotas:quota.create": "Create quotas.",
+    "quotas:quota.update": "Edit quotas.",
+    "quotas:quota.delete": "Delete quotas.",
+    "quotas:settings.read": "View quota settings: outage behaviour and alert webhook.",
+    "quotas:settings.update": "Edit quota settings.",
+    "quotas:alert.read": "View soft-limit alerts.",
+    "quotas:rollup.read": "View hourly usage roll-ups.",
 }
 
 
-def is_known(permission: str) -> bool:
-    """Return whether permission is a catalog entry (not a glob)."""
-    return permission in CATALOG
+# Permissions on platform resources only; no role grants them, superusers hold them.
+PLATFORM_PERMISSIONS = frozenset({"tenancy:organization.create"})
 
 
 def expand(pattern: str) -> frozenset[str]:

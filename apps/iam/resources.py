@@ -26,7 +26,7 @@ from apps.tenancy.models import Organization, Project
 
 @dataclass(frozen=True)
 class ResourceType:
-    """How one model maps onto resource names and permissions."""
+    """The mapping of one model onto resource names and permissions."""
 
     service: str
     type: str
@@ -88,11 +88,6 @@ def resource_name(instance: models.Model) -> nrn.Nrn:
         row_id,
         project.slug if project else "",
     )
-
-
-def user_resource_name(user_id: int, organization: Organization) -> nrn.Nrn:
-    """Return the resource name of a user seen from one organization."""
-    return nrn.build("iam", organization.slug, "user", user_id)
 
 
 def scope_name(

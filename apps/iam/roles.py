@@ -4,7 +4,7 @@ Roles other than project admin apply to the whole organization. A project-admin 
 names one project and covers only resources inside it.
 """
 
-from apps.iam.permissions import CATALOG, expand_all
+from apps.iam.permissions import CATALOG, PLATFORM_PERMISSIONS, expand_all
 
 ORG_OWNER = "org_owner"
 ORG_ADMIN = "org_admin"
@@ -33,13 +33,16 @@ _READ_ALL = [
     "iam:group.read",
     "iam:policy.read",
     "iam:tag.read",
+    "quotas:*.read",
 ]
 
+_ORG_PERMISSIONS = frozenset(CATALOG) - PLATFORM_PERMISSIONS
+
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    ORG_OWNER: frozenset(CATALOG),
+    ORG_OWNER: _ORG_PERMISSIONS,
     # An admin runs the organization but cannot delete it, so it cannot grant the owner
     # role either: the escalation check requires holding every permission granted.
-    ORG_ADMIN: frozenset(CATALOG) - {"tenancy:organization.delete"},
+    ORG_ADMIN: _ORG_PERMISSIONS - {"tenancy:organization.delete"},
     PROJECT_ADMIN: expand_all(
         [
             "tenancy:project.read",

@@ -102,6 +102,6 @@ def _readable_projects(
 
 
 def _readable_rows(qs: QuerySet, evaluator: Evaluator, permission: str) -> list[int]:
-    # NOTE: this loads every candidate row of the organizations concerned; it runs only
+    # NOTE: this loads every candidate row of the organizations concerned. It runs only
     # where a policy matches the actor and permission, and never for the audit tables.
     return [row.pk for row in qs if evaluator.authorize(permission, resource_name(row))]

@@ -1,12 +1,14 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from apps.iam.admin_scope import OrgScopedAdminMixin
 from apps.keys.models import VirtualKey
 from apps.keys.services import assign_new_secret, revoke_key
 
 
 @admin.register(VirtualKey)
-class VirtualKeyAdmin(admin.ModelAdmin):
+class VirtualKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    project_lookup = "project"
     list_display = [
         "name",
         "prefix",
@@ -47,7 +49,8 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     def revoke_selected(self, request, queryset) -> None:
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
-            revoke_key(key)
+            with self.audited(request, key, "revoke"):
+                revoke_key(key)
             count += 1
         self.message_user(
             request, f"Revoked {count} key(s) at {timezone.now():%Y-%m-%d %H:%M} UTC."

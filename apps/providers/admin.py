@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 
+from apps.iam.admin_scope import OrgScopedAdminMixin
 from apps.providers.models import Model, ProviderConnection
 from apps.providers.services import set_credential
 
@@ -21,7 +22,8 @@ class ProviderConnectionForm(forms.ModelForm):
 
 
 @admin.register(ProviderConnection)
-class ProviderConnectionAdmin(admin.ModelAdmin):
+class ProviderConnectionAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    org_lookup = None
     form = ProviderConnectionForm
     list_display = [
         "name",
@@ -47,7 +49,8 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    org_lookup = None
     list_display = [
         "name",
         "kind",

@@ -294,6 +294,15 @@ def result_to_chunks(result: ChatResult) -> list[dict[str, Any]]:
                 dict(call, index=position)
                 for position, call in enumerate(message["tool_calls"])
             ]
+        # Carriers such as thinking_blocks and annotations replay as they were.
+        for name, value in message.items():
+            if name not in delta and name != "tool_calls" and value:
+                delta[name] = value
+        extras = {
+            name: value
+            for name, value in choice.items()
+            if name not in ("index", "message", "finish_reason") and value is not None
+        }
         chunks.append(
             {
                 **base,
@@ -308,6 +317,7 @@ def result_to_chunks(result: ChatResult) -> list[dict[str, Any]]:
                         "index": index,
                         "delta": {},
                         "finish_reason": choice.get("finish_reason", "stop"),
+                        **extras,
                     }
                 ],
             }

@@ -104,6 +104,8 @@ class ProviderError(NexusError):
     code = "upstream_error"
     type = "api_error"
     retryable = False
+    # Seconds the provider asked callers to wait (its retry-after header), if any.
+    retry_after: float | None = None
 
     def __init__(
         self, message: str, *, upstream_status: int | None = None, **kwargs

@@ -6,10 +6,27 @@ ended, whatever the outcome. Quotas, hooks, kill switches and the cache each
 provide one stage; the defaults do nothing.
 """
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from nexus.engine.call import Call
 from nexus.engine.canonical import ChatResult
+
+
+class ChunkSource:
+    """An answer whose canonical chunks arrive over time, such as a shared stream.
+
+    on_request may return one instead of a ChatResult. For a streaming request the
+    gateway writes each chunk to the caller as chunks() yields it, and a NexusError
+    raised by chunks() ends the stream with an error event; for a non-streaming
+    request it sends the ChatResult that result() returns.
+    """
+
+    def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def result(self) -> ChatResult:
+        raise NotImplementedError
 
 
 class ResponseFilter:
@@ -35,11 +52,14 @@ class Stage:
 
     name = "stage"
 
-    async def on_request(self, call: Call, request: Any) -> ChatResult | None:
+    async def on_request(
+        self, call: Call, request: Any
+    ) -> ChatResult | ChunkSource | None:
         """Check or change the request; raise a NexusError to stop it.
 
-        Returning a ChatResult answers the request without an upstream call (a cache
-        hit); later stages' on_request then do not run.
+        Returning a ChatResult or a ChunkSource answers the request without an
+        upstream call (a cache hit, or a stream shared with an identical request);
+        later stages' on_request then do not run.
         """
         return None
 

@@ -8,6 +8,7 @@ CELERY_BROKER_URL switch to PostgreSQL, Redis and real Celery workers.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from nexus.engine.env import Env, EnvError
@@ -77,6 +78,12 @@ try:
     CELERY_TASK_IGNORE_RESULT = True
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
     CELERY_TIMEZONE = "UTC"
+    CELERY_BEAT_SCHEDULE = {
+        "quotas-usage-rollup": {
+            "task": "apps.quotas.tasks.rollup_usage_task",
+            "schedule": crontab(minute=5),
+        },
+    }
 
     # Credential vault: key ring "id:base64-32-bytes,..." and the id used for new writes
     NEXUS_VAULT_KEYS = env.secret("NEXUS_VAULT_KEYS")
@@ -111,12 +118,74 @@ try:
         "NEXUS_CONFIG_POLL_SECONDS", 1.0, minimum=0.05
     )
 
+    # Routing: circuit breaker thresholds, rolling window and the health sync period
+    NEXUS_ROUTING_BREAKER_FAILURES = env.int(
+        "NEXUS_ROUTING_BREAKER_FAILURES", 5, minimum=1
+    )
+    NEXUS_ROUTING_BREAKER_ERROR_RATE = env.float(
+        "NEXUS_ROUTING_BREAKER_ERROR_RATE", 0.5, minimum=0.01
+    )
+    if NEXUS_ROUTING_BREAKER_ERROR_RATE > 1:
+        raise EnvError("NEXUS_ROUTING_BREAKER_ERROR_RATE must be at most 1.")
+    NEXUS_ROUTING_BREAKER_MIN_REQUESTS = env.int(
+        "NEXUS_ROUTING_BREAKER_MIN_REQUESTS", 10, minimum=1
+    )
+    NEXUS_ROUTING_BREAKER_COOLDOWN_SECONDS = env.float(
+        "NEXUS_ROUTING_BREAKER_COOLDOWN_SECONDS", 30.0, minimum=0.01
+    )
+    NEXUS_ROUTING_BREAKER_MAX_COOLDOWN_SECONDS = env.float(
+        "NEXUS_ROUTING_BREAKER_MAX_COOLDOWN_SECONDS", 300.0, minimum=0.01
+    )
+    NEXUS_ROUTING_WINDOW_SECONDS = env.float(
+        "NEXUS_ROUTING_WINDOW_SECONDS", 60.0, minimum=1.0
+    )
+    NEXUS_ROUTING_HEALTH_SYNC_SECONDS = env.float(
+        "NEXUS_ROUTING_HEALTH_SYNC_SECONDS", 0.5, minimum=0.05
+    )
+
     # Audit: batch size and flush period of the background writer
     NEXUS_AUDIT_BATCH_SIZE = env.int("NEXUS_AUDIT_BATCH_SIZE", 500, minimum=1)
     NEXUS_AUDIT_FLUSH_SECONDS = env.float(
         "NEXUS_AUDIT_FLUSH_SECONDS", 0.5, minimum=0.01
     )
     NEXUS_AUDIT_QUEUE_SIZE = env.int("NEXUS_AUDIT_QUEUE_SIZE", 100_000, minimum=100)
+
+    # Responses API: seconds a stored response stays available to previous_response_id
+    NEXUS_RESPONSES_TTL_SECONDS = env.int(
+        "NEXUS_RESPONSES_TTL_SECONDS", 24 * 3600, minimum=60
+    )
+
+    # Spill store for captured bodies past the first 256 KiB: a directory, or an
+    # S3-compatible bucket through django-storages when NEXUS_SPILL_S3_BUCKET is set
+    NEXUS_SPILL_DIR = Path(env.str("NEXUS_SPILL_DIR", str(DATA_DIR / "spill")))
+    NEXUS_SPILL_S3_BUCKET = env.str("NEXUS_SPILL_S3_BUCKET")
+    NEXUS_SPILL_S3_ENDPOINT_URL = env.str("NEXUS_SPILL_S3_ENDPOINT_URL")
+    NEXUS_SPILL_S3_REGION = env.str("NEXUS_SPILL_S3_REGION")
+    NEXUS_SPILL_S3_ACCESS_KEY_ID = env.secret("NEXUS_SPILL_S3_ACCESS_KEY_ID")
+    NEXUS_SPILL_S3_SECRET_ACCESS_KEY = env.secret("NEXUS_SPILL_S3_SECRET_ACCESS_KEY")
+
+    # Quotas: outage default (open or closed), output estimate, Redis timeouts, alert queue
+    NEXUS_QUOTA_FAIL_MODE = env.str("NEXUS_QUOTA_FAIL_MODE", "open")
+    if NEXUS_QUOTA_FAIL_MODE not in ("open", "closed"):
+        raise EnvError(
+            f"NEXUS_QUOTA_FAIL_MODE must be open or closed, got {NEXUS_QUOTA_FAIL_MODE!r}."
+        )
+    NEXUS_QUOTA_DEFAULT_OUTPUT_TOKENS = env.int(
+        "NEXUS_QUOTA_DEFAULT_OUTPUT_TOKENS", 1024, minimum=1
+    )
+    NEXUS_QUOTA_REDIS_TIMEOUT = env.float("NEXUS_QUOTA_REDIS_TIMEOUT", 0.5, minimum=0.01)
+    NEXUS_QUOTA_REDIS_RETRY_SECONDS = env.float(
+        "NEXUS_QUOTA_REDIS_RETRY_SECONDS", 1.0, minimum=0.05
+    )
+    NEXUS_QUOTA_ALERT_QUEUE = env.str("NEXUS_QUOTA_ALERT_QUEUE", "celery")
+
+    # Response cache: vector index servers (default DATABASE_URL and REDIS_URL) and
+    # the entry bound of the in-process exact store and numpy index
+    NEXUS_CACHE_PGVECTOR_URL = env.secret("NEXUS_CACHE_PGVECTOR_URL")
+    NEXUS_CACHE_REDIS_SEARCH_URL = env.secret("NEXUS_CACHE_REDIS_SEARCH_URL")
+    NEXUS_CACHE_MEMORY_MAX_ENTRIES = env.int(
+        "NEXUS_CACHE_MEMORY_MAX_ENTRIES", 10_000, minimum=1
+    )
 except EnvError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -139,6 +208,11 @@ INSTALLED_APPS = [
     "apps.gateway",
     "apps.iam",
     "apps.api",
+    "apps.quotas",
+    "apps.hooks",
+    "apps.compliance",
+    "apps.routing",
+    "apps.cache",
 ]
 
 MIDDLEWARE = [

@@ -52,7 +52,9 @@ def world(db) -> World:
     target = make_user()
     connection = _connection()
     state.rows = {
-        "key_project": issue_key(organization=org, project=project, name="in-project").key,
+        "key_project": issue_key(
+            organization=org, project=project, name="in-project"
+        ).key,
         "key_org": issue_key(organization=org, name="org-wide").key,
         "connection": connection,
         "spare_connection": _connection(),
@@ -81,7 +83,9 @@ def world(db) -> World:
             channel=AdminAuditLog.CHANNEL_SYSTEM,
         ),
         "target": target,
-        "membership": Membership.objects.create(user=target, organization=org, role="viewer"),
+        "membership": Membership.objects.create(
+            user=target, organization=org, role="viewer"
+        ),
         "group": create_group(org, unique("group"), roles=[("viewer", None)]),
         "policy": create_policy(
             org,
@@ -94,7 +98,9 @@ def world(db) -> World:
             },
         ),
         "token": issue_service_token(org, name="ci", scopes=["keys:key.read"]).token,
-        "user_tags": UserTags.objects.create(organization=org, user=target, tags={"team": "a"}),
+        "user_tags": UserTags.objects.create(
+            organization=org, user=target, tags={"team": "a"}
+        ),
         "resource_tags": ResourceTags.objects.create(
             organization=org,
             resource=f"nrn:nexus:keys:{org.slug}:key/0",

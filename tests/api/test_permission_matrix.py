@@ -4,10 +4,11 @@ The members hold their role in `world.org` (the project admin on `world.project`
 the outsider owns another organization.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
+from rest_framework.test import APIClient
 
 from tests.api.conftest import ROLES, client_for
 from tests.iam.factories import make_user, unique
@@ -46,11 +47,34 @@ def case(name, method, path, allowed, body=None, outsider=404) -> Case:
 CASES = [
     case("orgs.list", "get", lambda w: f"orgs/{org_query(w)}", READERS),
     case("orgs.retrieve", "get", lambda w: f"orgs/{w.org.slug}/", READERS),
-    case("orgs.update", "patch", lambda w: f"orgs/{w.org.slug}/", MANAGERS, lambda w: {"name": "Renamed"}),
+    case(
+        "orgs.update",
+        "patch",
+        lambda w: f"orgs/{w.org.slug}/",
+        MANAGERS,
+        lambda w: {"name": "Renamed"},
+    ),
     case("orgs.delete", "delete", lambda w: f"orgs/{w.org.slug}/", {OWNER}),
-    case("orgs.create", "post", lambda w: "orgs/", set(), lambda w: {"name": unique("new")}, 403),
-    case("projects.list", "get", lambda w: f"projects/{org_query(w)}", READERS | {PROJECT_ADMIN}),
-    case("projects.retrieve", "get", lambda w: f"projects/{w.project.pk}/", READERS | {PROJECT_ADMIN}),
+    case(
+        "orgs.create",
+        "post",
+        lambda w: "orgs/",
+        set(),
+        lambda w: {"name": unique("new")},
+        403,
+    ),
+    case(
+        "projects.list",
+        "get",
+        lambda w: f"projects/{org_query(w)}",
+        READERS | {PROJECT_ADMIN},
+    ),
+    case(
+        "projects.retrieve",
+        "get",
+        lambda w: f"projects/{w.project.pk}/",
+        READERS | {PROJECT_ADMIN},
+    ),
     case(
         "projects.create",
         "post",
@@ -67,8 +91,12 @@ CASES = [
     ),
     case("projects.delete", "delete", lambda w: f"projects/{w.project.pk}/", MANAGERS),
     case("keys.list", "get", lambda w: f"keys/{org_query(w)}", KEY_READERS),
-    case("keys.retrieve", "get", lambda w: f"keys/{row('key_project')(w)}", KEY_READERS),
-    case("keys.retrieve_org_level", "get", lambda w: f"keys/{row('key_org')(w)}", READERS),
+    case(
+        "keys.retrieve", "get", lambda w: f"keys/{row('key_project')(w)}", KEY_READERS
+    ),
+    case(
+        "keys.retrieve_org_level", "get", lambda w: f"keys/{row('key_org')(w)}", READERS
+    ),
     case(
         "keys.create_org_level",
         "post",
@@ -102,8 +130,19 @@ CASES = [
         lambda w: f"keys/{row('key_project', 'revoke/')(w)}",
         MANAGERS | {PROJECT_ADMIN, DEVELOPER},
     ),
-    case("keys.delete", "delete", lambda w: f"keys/{row('key_project')(w)}", MANAGERS | {PROJECT_ADMIN}),
-    case("connections.list", "get", lambda w: "provider-connections/", PLATFORM_READERS, outsider=200),
+    case(
+        "keys.delete",
+        "delete",
+        lambda w: f"keys/{row('key_project')(w)}",
+        MANAGERS | {PROJECT_ADMIN},
+    ),
+    case(
+        "connections.list",
+        "get",
+        lambda w: "provider-connections/",
+        PLATFORM_READERS,
+        outsider=200,
+    ),
     case(
         "connections.retrieve",
         "get",
@@ -116,7 +155,11 @@ CASES = [
         "post",
         lambda w: "provider-connections/",
         set(),
-        lambda w: {"name": unique("c"), "provider_type": "openai", "credential": "sk-1"},
+        lambda w: {
+            "name": unique("c"),
+            "provider_type": "openai",
+            "credential": "sk-1",
+        },
         403,
     ),
     case(
@@ -135,13 +178,23 @@ CASES = [
         outsider=403,
     ),
     case("models.list", "get", lambda w: "models/", PLATFORM_READERS, outsider=200),
-    case("models.retrieve", "get", lambda w: f"models/{row('model')(w)}", PLATFORM_READERS, outsider=200),
+    case(
+        "models.retrieve",
+        "get",
+        lambda w: f"models/{row('model')(w)}",
+        PLATFORM_READERS,
+        outsider=200,
+    ),
     case(
         "models.create",
         "post",
         lambda w: "models/",
         set(),
-        lambda w: {"name": unique("m"), "connection": w.rows["connection"].pk, "upstream_model": "x"},
+        lambda w: {
+            "name": unique("m"),
+            "connection": w.rows["connection"].pk,
+            "upstream_model": "x",
+        },
         403,
     ),
     case(
@@ -152,7 +205,13 @@ CASES = [
         lambda w: {"input_price": "2.5"},
         403,
     ),
-    case("models.delete", "delete", lambda w: f"models/{row('model')(w)}", set(), outsider=403),
+    case(
+        "models.delete",
+        "delete",
+        lambda w: f"models/{row('model')(w)}",
+        set(),
+        outsider=403,
+    ),
     case(
         "audit_events.list",
         "get",
@@ -165,20 +224,46 @@ CASES = [
         lambda w: f"audit-events/{row('event')(w)}",
         MANAGERS | {PROJECT_ADMIN, AUDITOR},
     ),
-    case("admin_log.list", "get", lambda w: f"admin-audit-log/{org_query(w)}", MANAGERS | {AUDITOR}),
-    case("admin_log.retrieve", "get", lambda w: f"admin-audit-log/{row('log')(w)}", MANAGERS | {AUDITOR}),
+    case(
+        "admin_log.list",
+        "get",
+        lambda w: f"admin-audit-log/{org_query(w)}",
+        MANAGERS | {AUDITOR},
+    ),
+    case(
+        "admin_log.retrieve",
+        "get",
+        lambda w: f"admin-audit-log/{row('log')(w)}",
+        MANAGERS | {AUDITOR},
+    ),
     case("users.list", "get", lambda w: f"users/{org_query(w)}", IAM_READERS),
     case("users.retrieve", "get", lambda w: f"users/{row('target')(w)}", IAM_READERS),
-    case("memberships.list", "get", lambda w: f"memberships/{org_query(w)}", IAM_READERS),
-    case("memberships.retrieve", "get", lambda w: f"memberships/{row('membership')(w)}", IAM_READERS),
+    case(
+        "memberships.list", "get", lambda w: f"memberships/{org_query(w)}", IAM_READERS
+    ),
+    case(
+        "memberships.retrieve",
+        "get",
+        lambda w: f"memberships/{row('membership')(w)}",
+        IAM_READERS,
+    ),
     case(
         "memberships.create",
         "post",
         lambda w: "memberships/",
         MANAGERS,
-        lambda w: {"organization": w.org.slug, "user": make_user().pk, "role": "viewer"},
+        lambda w: {
+            "organization": w.org.slug,
+            "user": make_user().pk,
+            "role": "viewer",
+        },
     ),
-    case("memberships.delete", "delete", lambda w: f"memberships/{row('membership')(w)}", MANAGERS),
+    case(
+        "memberships.delete",
+        "delete",
+        lambda w: f"memberships/{row('membership')(w)}",
+        MANAGERS,
+    ),
     case("groups.list", "get", lambda w: f"groups/{org_query(w)}", IAM_READERS),
     case("groups.retrieve", "get", lambda w: f"groups/{row('group')(w)}", IAM_READERS),
     case(
@@ -186,7 +271,11 @@ CASES = [
         "post",
         lambda w: "groups/",
         MANAGERS,
-        lambda w: {"organization": w.org.slug, "name": unique("g"), "roles": [{"role": "viewer"}]},
+        lambda w: {
+            "organization": w.org.slug,
+            "name": unique("g"),
+            "roles": [{"role": "viewer"}],
+        },
     ),
     case(
         "groups.update",
@@ -197,7 +286,12 @@ CASES = [
     ),
     case("groups.delete", "delete", lambda w: f"groups/{row('group')(w)}", MANAGERS),
     case("policies.list", "get", lambda w: f"policies/{org_query(w)}", IAM_READERS),
-    case("policies.retrieve", "get", lambda w: f"policies/{row('policy')(w)}", IAM_READERS),
+    case(
+        "policies.retrieve",
+        "get",
+        lambda w: f"policies/{row('policy')(w)}",
+        IAM_READERS,
+    ),
     case(
         "policies.create",
         "post",
@@ -220,25 +314,50 @@ CASES = [
         MANAGERS,
         lambda w: {"description": "changed"},
     ),
-    case("policies.delete", "delete", lambda w: f"policies/{row('policy')(w)}", MANAGERS),
+    case(
+        "policies.delete", "delete", lambda w: f"policies/{row('policy')(w)}", MANAGERS
+    ),
     case("tokens.list", "get", lambda w: f"service-tokens/{org_query(w)}", MANAGERS),
-    case("tokens.retrieve", "get", lambda w: f"service-tokens/{row('token')(w)}", MANAGERS),
+    case(
+        "tokens.retrieve",
+        "get",
+        lambda w: f"service-tokens/{row('token')(w)}",
+        MANAGERS,
+    ),
     case(
         "tokens.create",
         "post",
         lambda w: "service-tokens/",
         MANAGERS,
-        lambda w: {"organization": w.org.slug, "name": "deploy", "scopes": ["keys:key.read"]},
+        lambda w: {
+            "organization": w.org.slug,
+            "name": "deploy",
+            "scopes": ["keys:key.read"],
+        },
     ),
-    case("tokens.revoke", "post", lambda w: f"service-tokens/{row('token', 'revoke/')(w)}", MANAGERS),
+    case(
+        "tokens.revoke",
+        "post",
+        lambda w: f"service-tokens/{row('token', 'revoke/')(w)}",
+        MANAGERS,
+    ),
     case("user_tags.list", "get", lambda w: f"user-tags/{org_query(w)}", IAM_READERS),
-    case("user_tags.retrieve", "get", lambda w: f"user-tags/{row('user_tags')(w)}", IAM_READERS),
+    case(
+        "user_tags.retrieve",
+        "get",
+        lambda w: f"user-tags/{row('user_tags')(w)}",
+        IAM_READERS,
+    ),
     case(
         "user_tags.create",
         "post",
         lambda w: "user-tags/",
         MANAGERS,
-        lambda w: {"organization": w.org.slug, "user": w.members[DEVELOPER].pk, "tags": {"a": "b"}},
+        lambda w: {
+            "organization": w.org.slug,
+            "user": w.members[DEVELOPER].pk,
+            "tags": {"a": "b"},
+        },
     ),
     case(
         "user_tags.update",
@@ -247,8 +366,18 @@ CASES = [
         MANAGERS,
         lambda w: {"tags": {"team": "b"}},
     ),
-    case("user_tags.delete", "delete", lambda w: f"user-tags/{row('user_tags')(w)}", MANAGERS),
-    case("resource_tags.list", "get", lambda w: f"resource-tags/{org_query(w)}", IAM_READERS),
+    case(
+        "user_tags.delete",
+        "delete",
+        lambda w: f"user-tags/{row('user_tags')(w)}",
+        MANAGERS,
+    ),
+    case(
+        "resource_tags.list",
+        "get",
+        lambda w: f"resource-tags/{org_query(w)}",
+        IAM_READERS,
+    ),
     case(
         "resource_tags.retrieve",
         "get",
@@ -284,7 +413,9 @@ CASES = [
 
 def call(client, world, item: Case):
     body = item.body(world) if item.body else None
-    return getattr(client, item.method)(f"/api/v1/{item.path(world)}", body, format="json")
+    return getattr(client, item.method)(
+        f"/api/v1/{item.path(world)}", body, format="json"
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -318,8 +449,6 @@ def test_superuser_allowed_everywhere(world, item):
 
 @pytest.mark.parametrize("item", CASES, ids=lambda item: item.name)
 def test_anonymous_is_unauthenticated(world, item):
-    from rest_framework.test import APIClient
-
     response = call(APIClient(), world, item)
 
     assert response.status_code == 401

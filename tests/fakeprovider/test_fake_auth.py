@@ -119,5 +119,5 @@ def test_reset_restores_startup_keys(fake_provider, anthropic_client):
 
 
 def test_unknown_vendor_key_is_rejected(fake_provider):
-    with pytest.raises(ValueError, match="Unknown vendor 'gemini'"):
-        fake_provider.set_key("gemini", "k")
+    with pytest.raises(ValueError, match="Unknown vendor 'acme'"):
+        fake_provider.set_key("acme", "k")

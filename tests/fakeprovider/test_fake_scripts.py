@@ -278,13 +278,13 @@ def test_headers_added_to_default_response(http, fake_provider):
 
 
 def test_unknown_path_is_404_unless_scripted(http, fake_provider):
-    missing = http.post("/v1beta/models/gemini:generateContent", json={})
-    fake_provider.enqueue(":generateContent", {"json": {"candidates": []}})
-    scripted = http.post("/v1beta/models/gemini:generateContent", json={})
+    missing = http.post("/acme/v2/models/m:generateText", json={})
+    fake_provider.enqueue(":generateText", {"json": {"results": []}})
+    scripted = http.post("/acme/v2/models/m:generateText", json={})
 
     assert missing.status_code == 404
     assert missing.json()["error"]["type"] == "not_found_error"
-    assert scripted.json() == {"candidates": []}
+    assert scripted.json() == {"results": []}
 
 
 def test_requests_are_recorded(http, fake_provider):

@@ -73,7 +73,9 @@ def test_group_roles_reach_members(org, project):
     set_group_members(group, [user])
 
     grants = roles_for(user, org)
-    assert [(grant.role, grant.project_id) for grant in grants] == [("project_admin", project.pk)]
+    assert [(grant.role, grant.project_id) for grant in grants] == [
+        ("project_admin", project.pk)
+    ]
     assert grants[0].group_id == group.pk
 
 

@@ -9,7 +9,7 @@ class OrganizationField(serializers.SlugRelatedField):
     """The owning organization by slug; set on create, fixed afterwards.
 
     The viewset resolves it against the actor's organizations before validation, so a
-    foreign slug is answered with 404 and never reaches this field.
+    foreign slug gets a 404 response and never reaches this field.
     """
 
     def __init__(self, **kwargs) -> None:

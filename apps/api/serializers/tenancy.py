@@ -4,8 +4,14 @@ from rest_framework import serializers
 from apps.api.serializers.fields import OrganizationField, ScopedSerializer
 from apps.tenancy.models import Organization, Project
 
+SLUG_HELP = (
+    "Defaults to the name, slugified. Fixed after create, because resource names, "
+    "policies and tags contain it."
+)
 
-class OrganizationSerializer(serializers.ModelSerializer):
+
+class OrganizationSerializer(ScopedSerializer):
+    fixed_fields = ("slug",)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.all(),
         write_only=True,
@@ -17,21 +23,17 @@ class OrganizationSerializer(serializers.ModelSerializer):
         model = Organization
         fields = ["id", "name", "slug", "created_at", "owner"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {
-            "slug": {"required": False, "help_text": "Defaults to the name, slugified."}
-        }
+        extra_kwargs = {"slug": {"required": False, "help_text": SLUG_HELP}}
 
 
 class ProjectSerializer(ScopedSerializer):
     organization = OrganizationField()
-    fixed_fields = ("organization",)
+    fixed_fields = ("organization", "slug")
 
     class Meta:
         model = Project
         fields = ["id", "organization", "name", "slug", "created_at"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {
-            "slug": {"required": False, "help_text": "Defaults to the name, slugified."}
-        }
+        extra_kwargs = {"slug": {"required": False, "help_text": SLUG_HELP}}
         # The per-org slug constraint is checked by the database (409 on a clash).
         validators = []

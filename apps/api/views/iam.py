@@ -1,3 +1,4 @@
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -192,8 +193,9 @@ class ServiceTokenViewSet(CreateMixin, ListRetrieveMixin, IamViewSet):
         token = self.get_object()
         before = snapshot(token)
 
-        revoke_service_token(token)
-        self.record("revoke", token, before, snapshot(token))
+        with transaction.atomic():
+            revoke_service_token(token)
+            self.record("revoke", token, before, snapshot(token))
         return Response(self.get_serializer(token).data)
 
 

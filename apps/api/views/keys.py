@@ -1,3 +1,4 @@
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -71,8 +72,9 @@ class VirtualKeyViewSet(
         key = self.get_object()
         before = snapshot(key)
 
-        issued = rotate_key(key)
-        self.record("rotate", key, before, snapshot(issued.key))
+        with transaction.atomic():
+            issued = rotate_key(key)
+            self.record("rotate", key, before, snapshot(issued.key))
         issued.key.key = issued.plaintext
         body = IssuedKeySerializer(
             issued.key, context=self.get_serializer_context()
@@ -86,6 +88,7 @@ class VirtualKeyViewSet(
         key = self.get_object()
         before = snapshot(key)
 
-        revoke_key(key)
-        self.record("revoke", key, before, snapshot(key))
+        with transaction.atomic():
+            revoke_key(key)
+            self.record("revoke", key, before, snapshot(key))
         return Response(self.get_serializer(key).data)

@@ -1,3 +1,4 @@
+from django.db import transaction
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -35,16 +36,17 @@ class OrganizationViewSet(ListRetrieveMixin, UpdateMixin, DestroyMixin, ScopedVi
         serializer.is_valid(raise_exception=True)
         owner = serializer.validated_data.pop("owner", None)
 
-        organization = serializer.save()
-        self.record("create", organization, None, snapshot(organization))
-        if owner is not None:
-            grant_role(
-                owner,
-                organization,
-                ORG_OWNER,
-                actor=self.evaluator.actor,
-                context=self.evaluator.context,
-            )
+        with transaction.atomic():
+            organization = serializer.save()
+            self.record("create", organization, None, snapshot(organization))
+            if owner is not None:
+                grant_role(
+                    owner,
+                    organization,
+                    ORG_OWNER,
+                    actor=self.evaluator.actor,
+                    context=self.evaluator.context,
+                )
         return Response(
             self.get_serializer(organization).data, status=status.HTTP_201_CREATED
         )

@@ -81,7 +81,7 @@ APPROVE = Verdict()
 
 @dataclass
 class HookContext:
-    """What a hook may know about the request besides its text; never the raw body."""
+    """Request metadata a hook may read besides the text; never the raw body."""
 
     stage: str
     request_id: str = ""

@@ -76,8 +76,10 @@ class OptionsSpec:
 
 def _checked(value: Any, name: str, option: Option, kind: str) -> Any:
     kinds = _TYPES[option.type]
-    if isinstance(value, bool) and option.type != "bool" or not isinstance(
-        value, kinds
+    if (
+        isinstance(value, bool)
+        and option.type != "bool"
+        or not isinstance(value, kinds)
     ):
         raise HookConfigError(
             f"Option {name!r} of a {kind} hook must be of type {option.type}, "

@@ -51,6 +51,7 @@ class AnthropicAdapter(ProviderAdapter):
 
     name = "anthropic"
     native_format = "anthropic"
+    native_ingress_formats = frozenset({"anthropic"})
     default_base_url = "https://api.anthropic.com"
     options_class = AnthropicOptions
     options: AnthropicOptions

@@ -9,7 +9,7 @@ options.auth selects the credential:
 
 - "api_key" (default): the credential is a resource key, sent as `api-key`.
 - "entra_token": the credential is a Microsoft Entra ID access token, sent as a
-  bearer token; it is used until Azure rejects it.
+  bearer token. It is used until Azure rejects it.
 - "entra_client_credentials": the credential is a JSON object with tenant_id,
   client_id and client_secret. It is exchanged at options.token_url (default the
   tenant's Entra ID v2.0 token endpoint) for a token of options.scope, which is
@@ -43,7 +43,7 @@ AUTH_MODES = ("api_key", "entra_token", "entra_client_credentials")
 class AzureOptions:
     """Options of an Azure OpenAI connection.
 
-    api_version is the `api-version` query parameter; reasoning models and newer
+    api_version is the `api-version` query parameter. Reasoning models and newer
     request fields need a newer (often preview) version than the default. token_url
     may contain `{tenant_id}`, which is filled from the credential.
     """
@@ -55,13 +55,19 @@ class AzureOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_version, str) or not self.api_version:
-            raise ValueError(f"api_version must be a non-empty string, got {self.api_version!r}")
+            raise ValueError(
+                f"api_version must be a non-empty string, got {self.api_version!r}"
+            )
         if self.auth not in AUTH_MODES:
-            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}")
+            raise ValueError(
+                f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}"
+            )
         if not isinstance(self.token_url, str) or not self.token_url.startswith(
             ("https://", "http://")
         ):
-            raise ValueError(f"token_url must be an http(s) URL, got {self.token_url!r}")
+            raise ValueError(
+                f"token_url must be an http(s) URL, got {self.token_url!r}"
+            )
         if not isinstance(self.scope, str) or not self.scope:
             raise ValueError(f"scope must be a non-empty string, got {self.scope!r}")
 
@@ -96,6 +102,12 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         return {"api-key": credential}
 
     def deployment_url(self, deployment: str, operation: str) -> str:
+        if not self.base_url:
+            raise ProviderError(
+                f"Provider {self.connection.name} has no base URL: set it to the Azure "
+                "resource endpoint, such as https://my-resource.openai.azure.com.",
+                code="provider_misconfigured",
+            )
         return (
             f"{self.base_url}/openai/deployments/{quote(deployment, safe='')}"
             f"/{operation}?api-version={quote(self.options.api_version, safe='')}"
@@ -126,9 +138,9 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         request.headers["authorization"] = f"Bearer {token}"
 
     def parse_error(self, status: int, body: bytes) -> ProviderStatusError:
-        """Read Azure's `{error: {code, message}}`; content filter blocks keep their code.
+        """Read Azure's `{error: {code, message}}`, keeping the code of content filter blocks.
 
-        Azure answers a prompt its content filter blocked with HTTP 400 and code
+        Azure rejects a prompt that its content filter blocked with HTTP 400 and code
         content_filter, which reaches the caller as that code.
         """
         error = _error_object(body)
@@ -148,7 +160,9 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         )
 
 
-def client_credentials_grant(credential: str, options: AzureOptions) -> ClientCredentialsGrant:
+def client_credentials_grant(
+    credential: str, options: AzureOptions
+) -> ClientCredentialsGrant:
     """Read a `{tenant_id, client_id, client_secret}` credential, or raise CredentialError."""
     try:
         info = orjson.loads(credential)
@@ -170,7 +184,9 @@ def client_credentials_grant(credential: str, options: AzureOptions) -> ClientCr
     return ClientCredentialsGrant(
         client_id=info["client_id"],
         client_secret=info["client_secret"],
-        token_url=options.token_url.replace("{tenant_id}", quote(info["tenant_id"], safe="")),
+        token_url=options.token_url.replace(
+            "{tenant_id}", quote(info["tenant_id"], safe="")
+        ),
         scope=options.scope,
     )
 

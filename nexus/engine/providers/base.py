@@ -119,6 +119,9 @@ class ProviderAdapter:
     supports_embeddings: ClassVar[bool] = False
     # The dataclass a connection's `options` JSON is read into; fields need defaults.
     options_class: ClassVar[type] = NoOptions
+    # Ingress formats whose requests this codec can forward unchanged. Such codecs
+    # implement build_native_request, native_stream_observer and usage_from_native.
+    native_ingress_formats: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, connection: ConnectionEntry) -> None:
         self.connection = connection
@@ -140,7 +143,13 @@ class ProviderAdapter:
         try:
             return cls.options_class(**options)
         except (TypeError, ValueError) as exc:
-            raise OptionsError(f"Invalid options for provider type {cls.name}: {exc}") from None
+            raise OptionsError(
+                f"Invalid options for provider type {cls.name}: {exc}"
+            ) from None
+
+    def accepts_native(self, ingress_format: str) -> bool:
+        """Return whether a request in ingress_format can skip translation."""
+        return ingress_format in self.native_ingress_formats
 
     async def authorize(self, request: UpstreamRequest) -> None:
         """Add credentials that need I/O to obtain (tokens, signatures); default none."""
@@ -217,9 +226,7 @@ def finish_reason_from(
         return table[value]
     if value is not None and (provider, str(value)) not in _unknown_finish_reasons:
         _unknown_finish_reasons.add((provider, str(value)))
-        logger.warning(
-            "unknown finish reason %s", value, extra={"provider": provider}
-        )
+        logger.warning("unknown finish reason %s", value, extra={"provider": provider})
     if has_tool_calls:
         return "tool_calls"
     return "length" if truncated else "stop"

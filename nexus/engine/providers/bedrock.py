@@ -51,10 +51,12 @@ from nexus.engine.providers.base import (
 from nexus.engine.providers.bedrock_converse import (
     BedrockOptions,
     build_converse_body,
-    finish_reason_for,
     max_tokens_of,
-    message_from_content,
     response_format_tool,
+)
+from nexus.engine.providers.bedrock_response import (
+    finish_reason_for,
+    message_from_content,
     usage_from_converse,
 )
 from nexus.engine.providers.bedrock_stream import BedrockStreamDecoder
@@ -62,13 +64,14 @@ from nexus.engine.snapshot import ConnectionEntry
 
 logger = logging.getLogger(__name__)
 
-# botocore logs the canonical request, which holds the session token, at debug level.
+# botocore logs the canonical request, which contains the session token, at debug
+# level.
 logging.getLogger("botocore.auth").setLevel(logging.INFO)
 
 SIGNING_NAME = "bedrock"
 
 # Bedrock error types (the x-amzn-ErrorType header) whose meaning differs from the
-# HTTP status: Bedrock answers 403 for a rejected credential, which callers of an
+# HTTP status: Bedrock returns 403 for a rejected credential, which callers of an
 # OpenAI-style API expect as 401.
 ERROR_STATUS = {
     "UnrecognizedClientException": (401, "authentication_error"),
@@ -150,7 +153,9 @@ class BedrockAdapter(ProviderAdapter):
         parsed = load_json(body, self.connection.name)
         output = parsed.get("output") if isinstance(parsed, dict) else None
         message = output.get("message") if isinstance(output, dict) else None
-        if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        if not isinstance(message, dict) or not isinstance(
+            message.get("content"), list
+        ):
             raise ProviderProtocolError(
                 f"Provider {self.connection.name} returned a Converse answer without "
                 "output.message.content."

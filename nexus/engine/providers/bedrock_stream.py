@@ -15,7 +15,7 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 from nexus.engine.errors import ProviderProtocolError, ProviderStatusError
 from nexus.engine.providers.anthropic_format import openai_usage
 from nexus.engine.providers.base import StreamDecoder
-from nexus.engine.providers.bedrock_converse import (
+from nexus.engine.providers.bedrock_response import (
     finish_reason_for,
     usage_from_converse,
 )

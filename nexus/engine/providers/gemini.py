@@ -4,7 +4,7 @@ Requests go to `{base_url}/{api_version}/models/{model}:{method}`, where base_ur
 the host root (default https://generativelanguage.googleapis.com) and the
 credential is an API key sent as `x-goog-api-key`. Streams use
 `streamGenerateContent?alt=sse`. The request mapping is described in
-gemini_request and the answer carriers in gemini_format.
+gemini_request and the response carriers in gemini_format.
 """
 
 import logging
@@ -19,16 +19,20 @@ from nexus.engine.canonical import (
     EmbeddingsResult,
     Usage,
 )
-from nexus.engine.errors import InvalidRequestError, ProviderProtocolError, ProviderStatusError
+from nexus.engine.errors import (
+    InvalidRequestError,
+    ProviderProtocolError,
+    ProviderStatusError,
+)
 from nexus.engine.http import UpstreamRequest
 from nexus.engine.providers.base import ProviderAdapter, StreamDecoder, load_json
 from nexus.engine.providers.gemini_format import (
-    GeminiStreamDecoder,
     google_error,
     parse_generate_response,
     token_count,
 )
 from nexus.engine.providers.gemini_request import build_generate_body
+from nexus.engine.providers.gemini_stream import GeminiStreamDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +63,17 @@ class GeminiOptions:
 def check_gemini_options(options: Any) -> None:
     """Raise ValueError when the Gemini options shared with Vertex AI are malformed."""
     if not isinstance(options.api_version, str) or not options.api_version:
-        raise ValueError(f"api_version must be a non-empty string, got {options.api_version!r}")
+        raise ValueError(
+            f"api_version must be a non-empty string, got {options.api_version!r}"
+        )
     if not isinstance(options.full_json_schema, bool):
         raise ValueError(
             f"full_json_schema must be true or false, got {options.full_json_schema!r}"
         )
     settings = options.safety_settings
-    if not isinstance(settings, list) or not all(isinstance(item, dict) for item in settings):
+    if not isinstance(settings, list) or not all(
+        isinstance(item, dict) for item in settings
+    ):
         raise ValueError("safety_settings must be a list of objects")
 
 
@@ -149,12 +157,15 @@ class GeminiAdapter(ProviderAdapter):
     def build_embeddings_request(
         self, request: EmbeddingsRequest, upstream_model: str
     ) -> UpstreamRequest:
-        """Return a batchEmbedContents request; encoding_format is never sent."""
+        """Return a batchEmbedContents request, which never carries encoding_format."""
         path = model_path(upstream_model)
         dimensions = request.body.get("dimensions")
         requests = []
         for text in text_inputs(request):
-            item: dict[str, Any] = {"model": path, "content": {"parts": [{"text": text}]}}
+            item: dict[str, Any] = {
+                "model": path,
+                "content": {"parts": [{"text": text}]},
+            }
             if dimensions is not None:
                 item["outputDimensionality"] = dimensions
             requests.append(item)
@@ -164,7 +175,7 @@ class GeminiAdapter(ProviderAdapter):
     def parse_embeddings_response(
         self, body: bytes, request: EmbeddingsRequest
     ) -> EmbeddingsResult:
-        """Read `embeddings[].values`; usage is estimated when Gemini reports none."""
+        """Read `embeddings[].values`, estimating usage when Gemini reports none."""
         parsed = load_json(body, self.connection.name)
         embeddings = parsed.get("embeddings") if isinstance(parsed, dict) else None
         if not isinstance(embeddings, list) or len(embeddings) != len(request.inputs):

@@ -1,7 +1,8 @@
-"""Gemini answers, streams and errors in canonical (OpenAI chat) form.
+"""Gemini responses, streams and errors in canonical (OpenAI chat) form.
 
-The Gemini API and Gemini models on Vertex AI answer in the same shape, so both
-codecs decode here; gemini_request builds the requests.
+The Gemini API and Gemini models on Vertex AI respond in the same shape, so both
+codecs decode here. gemini_request builds the requests and gemini_stream decodes
+streams.
 
 Canonical carriers for Gemini features that OpenAI chat has no field for:
 
@@ -9,7 +10,7 @@ Canonical carriers for Gemini features that OpenAI chat has no field for:
   (`call_<hex>__ts__<base64url of the signature>`), so it returns with the tool call
   in the next turn from any client, including Anthropic SDK callers.
 - A thought signature on a text part travels in `thinking_blocks` as a thinking
-  block whose signature is `gemini:<signature>`; thought text goes to
+  block whose signature is `gemini:<signature>`. Thought text goes to
   reasoning_content as well.
 - A choice that Gemini blocked carries `safety_block` with the block reason and the
   blocked harm categories. A blocked prompt (no candidates, promptFeedback
@@ -28,8 +29,7 @@ import orjson
 
 from nexus.engine.canonical import ChatResult, Usage
 from nexus.engine.errors import ProviderProtocolError, ProviderStatusError
-from nexus.engine.providers.base import ERROR_TYPES, StreamDecoder
-from nexus.engine.sse import Event, SSEParser
+from nexus.engine.providers.base import ERROR_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ EFFORT_BUDGETS = {
 }
 
 # Gemini finishReason to OpenAI finish_reason. STOP becomes tool_calls when the
-# candidate holds functionCall parts.
+# candidate contains functionCall parts.
 FINISH_REASONS = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -144,7 +144,7 @@ def token_count(value: Any) -> int:
 
 
 def usage_from_gemini(metadata: Any) -> Usage:
-    """Read usageMetadata; output includes thoughts, input includes cached tokens.
+    """Read usageMetadata, where output includes thoughts and input cached tokens.
 
     promptTokenCount already counts cachedContentTokenCount. Tokens of tool-use
     prompts (toolUsePromptTokenCount) are input too.
@@ -165,7 +165,7 @@ def usage_from_gemini(metadata: Any) -> Usage:
 def finish_reason_for(reason: Any, *, has_tool_calls: bool, truncated: bool) -> str:
     """Map a Gemini finishReason to an OpenAI finish_reason.
 
-    Values without a mapping become tool_calls when the candidate holds function
+    Values without a mapping become tool_calls when the candidate contains function
     calls, length when the output reached the token limit, and stop otherwise.
     Unknown values are logged once per value.
     """
@@ -216,7 +216,9 @@ def read_parts(parts: Any) -> _Parts:
             continue
         call = part.get("functionCall")
         if isinstance(call, dict):
-            result.tool_calls.append(_tool_call(call, part.get("thoughtSignature")))
+            result.tool_calls.append(
+                tool_call_from_part(call, part.get("thoughtSignature"))
+            )
             continue
         text = part.get("text")
         if isinstance(text, str) and text:
@@ -228,7 +230,8 @@ def read_parts(parts: Any) -> _Parts:
     return result
 
 
-def _tool_call(call: dict[str, Any], signature: Any) -> dict[str, Any]:
+def tool_call_from_part(call: dict[str, Any], signature: Any) -> dict[str, Any]:
+    """Return the OpenAI tool call for a functionCall and its thought signature."""
     return {
         "id": tool_call_id(signature),
         "type": "function",
@@ -245,7 +248,7 @@ def parse_generate_response(
     """Translate a GenerateContentResponse into an OpenAI chat.completion."""
     if not isinstance(parsed, dict):
         raise ProviderProtocolError(
-            f"Provider {provider} returned an answer that is not a JSON object."
+            f"Provider {provider} returned a response that is not a JSON object."
         )
     usage = usage_from_gemini(parsed.get("usageMetadata"))
     candidates = parsed.get("candidates")
@@ -264,7 +267,7 @@ def parse_generate_response(
         choices = [_prompt_blocked_choice(feedback, provider)]
 
     completion = {
-        "id": _completion_id(parsed.get("responseId")),
+        "id": completion_id(parsed.get("responseId")),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": str(parsed.get("modelVersion") or ""),
@@ -312,13 +315,15 @@ def _choice(
             "candidate", candidate.get("finishReason"), candidate.get("safetyRatings")
         )
         choice["safety_block"] = block
-        _log_block(block)
+        log_block(block)
     return choice
 
 
 def _prompt_blocked_choice(feedback: dict[str, Any], provider: str) -> dict[str, Any]:
-    block = safety_block("prompt", feedback.get("blockReason"), feedback.get("safetyRatings"))
-    _log_block(block)
+    block = safety_block(
+        "prompt", feedback.get("blockReason"), feedback.get("safetyRatings")
+    )
+    log_block(block)
     return {
         "index": 0,
         "message": {"role": "assistant", "content": None},
@@ -328,7 +333,10 @@ def _prompt_blocked_choice(feedback: dict[str, Any], provider: str) -> dict[str,
     }
 
 
-def _log_block(block: dict[str, Any]) -> None:
+def log_block(block: dict[str, Any]) -> None:
+    """Log a safety block with its reason and categories, never the content."""
+    # TODO: the audit event has no field for a provider's block reason, so the reason
+    # is kept only in the response body (safety_block) and in this log line.
     logger.info(
         "Gemini blocked the %s: reason %s, categories %s",
         block["source"],
@@ -338,7 +346,7 @@ def _log_block(block: dict[str, Any]) -> None:
     )
 
 
-def _completion_id(response_id: Any) -> str:
+def completion_id(response_id: Any) -> str:
     if isinstance(response_id, str) and response_id:
         return "chatcmpl-" + response_id
     return "chatcmpl-" + uuid.uuid4().hex
@@ -348,7 +356,7 @@ def google_error(status: int, body: bytes, provider: str) -> ProviderStatusError
     """Return the error for a Google API error body (`{error: {code, message, status}}`).
 
     An invalid API key is reported by Gemini as HTTP 400 with reason
-    API_KEY_INVALID; it is mapped to 401 so it reads as the credential problem it is.
+    API_KEY_INVALID. It is mapped to 401 so it reads as the credential problem it is.
     """
     error = _error_object(body)
     message = str(error.get("message") or "no error message")
@@ -382,207 +390,3 @@ def _error_object(body: bytes) -> dict[str, Any]:
         parsed = parsed[0]
     error = parsed.get("error") if isinstance(parsed, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-@dataclass
-class _Candidate:
-    """Stream state of one candidate (one OpenAI choice)."""
-
-    tool_count: int = 0
-    finished: bool = False
-    text_sent: bool = False
-    thoughts: str = ""
-
-
-class GeminiStreamDecoder(StreamDecoder):
-    """Decode streamGenerateContent (alt=sse) events into chat.completion.chunk objects.
-
-    Every event is a whole GenerateContentResponse. A functionCall part arrives
-    complete, so each call is sent as a start delta (id, name, empty arguments)
-    followed by one delta with all its arguments. The finish chunk of a candidate
-    follows its finishReason; the usage-only chunk comes when the upstream closes,
-    because Gemini streams have no end marker and repeat usage in every event.
-    """
-
-    def __init__(self, provider: str, max_tokens: int | None = None) -> None:
-        super().__init__()
-        self.provider = provider
-        self.max_tokens = max_tokens
-        self.parser = SSEParser()
-        self.id = "chatcmpl-" + uuid.uuid4().hex
-        self.model = ""
-        self.created = int(time.time())
-        self.candidates: dict[int, _Candidate] = {}
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._decode(self.parser.feed(data))
-
-    def finish(self) -> list[dict[str, Any]]:
-        chunks = self._decode(self.parser.finish())
-        if self.finished and self.usage.reported:
-            usage_chunk = self._chunk(None, {})
-            usage_chunk["choices"] = []
-            usage_chunk["usage"] = self.usage.to_openai()
-            chunks.append(usage_chunk)
-        return chunks
-
-    def _decode(self, events: list[Event]) -> list[dict[str, Any]]:
-        chunks: list[dict[str, Any]] = []
-        for event in events:
-            if event.data:
-                chunks.extend(self._handle(self._parse(event.data)))
-        return chunks
-
-    def _parse(self, data: str) -> dict[str, Any]:
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise ProviderProtocolError(
-                f"Provider {self.provider} streamed an event that is not JSON."
-            ) from None
-        if not isinstance(parsed, dict):
-            raise ProviderProtocolError(
-                f"Provider {self.provider} streamed an event that is not an object."
-            )
-        if isinstance(parsed.get("error"), dict):
-            error = parsed["error"]
-            code = error.get("code")
-            raise google_error(
-                code if isinstance(code, int) and code >= 400 else 500,
-                orjson.dumps(parsed),
-                self.provider,
-            )
-        return parsed
-
-    def _handle(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        if isinstance(data.get("responseId"), str) and data["responseId"]:
-            self.id = "chatcmpl-" + data["responseId"]
-        if isinstance(data.get("modelVersion"), str):
-            self.model = data["modelVersion"]
-        if isinstance(data.get("usageMetadata"), dict):
-            self.usage = usage_from_gemini(data["usageMetadata"])
-
-        candidates = data.get("candidates")
-        if not isinstance(candidates, list) or not candidates:
-            return self._prompt_blocked(data.get("promptFeedback"))
-        chunks: list[dict[str, Any]] = []
-        for position, candidate in enumerate(candidates):
-            if isinstance(candidate, dict):
-                index = candidate.get("index", position)
-                chunks.extend(self._candidate(index, candidate))
-        self.finished = bool(self.candidates) and all(
-            state.finished for state in self.candidates.values()
-        )
-        return chunks
-
-    def _prompt_blocked(self, feedback: Any) -> list[dict[str, Any]]:
-        if not isinstance(feedback, dict) or not feedback.get("blockReason"):
-            return []
-        block = safety_block(
-            "prompt", feedback.get("blockReason"), feedback.get("safetyRatings")
-        )
-        _log_block(block)
-        self.candidates[0] = _Candidate(finished=True)
-        self.finished = True
-        final = self._chunk(0, {}, "content_filter")
-        final["choices"][0]["safety_block"] = block
-        return [self._chunk(0, {"role": "assistant", "content": ""}), final]
-
-    def _candidate(self, index: int, candidate: dict[str, Any]) -> list[dict[str, Any]]:
-        chunks: list[dict[str, Any]] = []
-        state = self.candidates.get(index)
-        if state is None:
-            state = self.candidates[index] = _Candidate()
-            chunks.append(self._chunk(index, {"role": "assistant", "content": ""}))
-        if state.finished:
-            return chunks
-
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in parts if isinstance(parts, list) else []:
-            if isinstance(part, dict):
-                chunks.extend(self._part(index, state, part))
-
-        reason = candidate.get("finishReason")
-        if reason:
-            chunks.extend(self._finish_candidate(index, state, candidate))
-        return chunks
-
-    def _part(
-        self, index: int, state: _Candidate, part: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Return the deltas of one part, in the order the part carries them."""
-        if isinstance(part.get("functionCall"), dict):
-            call = _tool_call(part["functionCall"], part.get("thoughtSignature"))
-            return self._tool_call(index, state, call)
-        chunks: list[dict[str, Any]] = []
-        text = part.get("text")
-        thought = part.get("thought") is True
-        if thought and isinstance(text, str) and text:
-            state.thoughts += text
-            chunks.append(self._chunk(index, {"reasoning_content": text}))
-        signature = part.get("thoughtSignature")
-        if isinstance(signature, str) and signature:
-            # Sent before the part's text so that the thinking block it closes is
-            # still the open one; thought text already answered goes unrepeated.
-            thoughts = "" if state.text_sent else state.thoughts
-            block = thinking_block(thoughts, signature)
-            chunks.append(self._chunk(index, {"thinking_blocks": [block]}))
-        if not thought and isinstance(text, str) and text:
-            state.text_sent = True
-            chunks.append(self._chunk(index, {"content": text}))
-        return chunks
-
-    def _tool_call(
-        self, index: int, state: _Candidate, call: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        position = state.tool_count
-        state.tool_count += 1
-        function = call["function"]
-        start = {
-            "index": position,
-            "id": call["id"],
-            "type": "function",
-            "function": {"name": function["name"], "arguments": ""},
-        }
-        arguments = {"index": position, "function": {"arguments": function["arguments"]}}
-        return [
-            self._chunk(index, {"tool_calls": [start]}),
-            self._chunk(index, {"tool_calls": [arguments]}),
-        ]
-
-    def _finish_candidate(
-        self, index: int, state: _Candidate, candidate: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        chunks: list[dict[str, Any]] = []
-        truncated = bool(self.max_tokens) and self.usage.output_tokens >= (
-            self.max_tokens or 0
-        )
-        finish_reason = finish_reason_for(
-            candidate["finishReason"],
-            has_tool_calls=state.tool_count > 0,
-            truncated=truncated,
-        )
-        final = self._chunk(index, {}, finish_reason)
-        if finish_reason == "content_filter":
-            block = safety_block(
-                "candidate", candidate["finishReason"], candidate.get("safetyRatings")
-            )
-            final["choices"][0]["safety_block"] = block
-            _log_block(block)
-        chunks.append(final)
-        state.finished = True
-        return chunks
-
-    def _chunk(
-        self, index: int | None, delta: dict[str, Any], finish_reason: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {"index": index or 0, "delta": delta, "finish_reason": finish_reason}
-            ],
-        }

@@ -8,7 +8,7 @@ so both codecs build it here. The mapping:
   turns of one role are merged into one content.
 - tool messages become functionResponse parts of a user turn, named after the
   function of the earlier tool call with the same id. A JSON object result is sent
-  as the response itself; any other result goes under "output", or under "error"
+  as the response itself. Any other result goes under "output", or under "error"
   when the message carries `is_error: true`.
 - tools become `functionDeclarations` and tool_choice becomes
   `toolConfig.functionCallingConfig` (AUTO, NONE, or ANY with allowedFunctionNames).
@@ -23,10 +23,10 @@ so both codecs build it here. The mapping:
 
 Gemini's `parameters` and `responseSchema` accept an OpenAPI 3.0 subset of JSON
 Schema, and the API rejects a request whose schema uses any other keyword (for
-example additionalProperties, $schema or const). gemini_schema rewrites a JSON
-Schema into that subset; with the connection option full_json_schema the schemas
-go unchanged as parametersJsonSchema and responseJsonSchema instead, which newer
-models accept.
+example additionalProperties, $schema or const). gemini_schema (in the module of
+that name) rewrites a JSON Schema into that subset. With the connection option full_json_schema, the schemas
+go unchanged as parametersJsonSchema and responseJsonSchema, which newer models
+accept.
 """
 
 import logging
@@ -45,44 +45,9 @@ from nexus.engine.providers.gemini_format import (
     signature_from_tool_call_id,
     text_signature,
 )
+from nexus.engine.providers.gemini_schema import gemini_schema
 
 logger = logging.getLogger(__name__)
-
-# Keywords of Gemini's Schema object; gemini_schema drops every other keyword.
-SCHEMA_KEYWORDS = frozenset(
-    {
-        "type",
-        "format",
-        "title",
-        "description",
-        "nullable",
-        "enum",
-        "items",
-        "minItems",
-        "maxItems",
-        "properties",
-        "required",
-        "minProperties",
-        "maxProperties",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "minimum",
-        "maximum",
-        "anyOf",
-        "propertyOrdering",
-        "default",
-        "example",
-    }
-)
-# The formats Gemini accepts per type; other formats (email, uri, ...) are dropped.
-SCHEMA_FORMATS = {
-    "string": {"enum", "date-time"},
-    "number": {"float", "double"},
-    "integer": {"int32", "int64"},
-}
-# Inlined $ref chains deeper than this are cut off, which ends recursive schemas.
-MAX_SCHEMA_DEPTH = 16
 
 # Image types by extension, for URLs whose type the system table does not know.
 IMAGE_TYPES = {
@@ -167,7 +132,9 @@ def thinking_config(request: ChatRequest) -> dict[str, Any] | None:
     if isinstance(exact, dict):
         if exact.get("type") == "disabled":
             return {"thinkingBudget": 0}
-        if exact.get("type") == "enabled" and isinstance(exact.get("budget_tokens"), int):
+        if exact.get("type") == "enabled" and isinstance(
+            exact.get("budget_tokens"), int
+        ):
             return {"thinkingBudget": exact["budget_tokens"], "includeThoughts": True}
 
     effort = request.body.get("reasoning_effort")
@@ -233,7 +200,9 @@ def _apply_response_format(
         return
     converted = gemini_schema(schema)
     # An object schema without properties is rejected, and JSON mode covers it.
-    if converted and not (converted.get("type") == "object" and "properties" not in converted):
+    if converted and not (
+        converted.get("type") == "object" and "properties" not in converted
+    ):
         config["responseSchema"] = converted
 
 
@@ -272,7 +241,7 @@ def _function_declaration(
         declaration["parametersJsonSchema"] = parameters
         return declaration
     converted = gemini_schema(parameters)
-    # Gemini rejects an object schema with no properties; a function without
+    # Gemini rejects an object schema with no properties, so a function without
     # parameters is declared without the field.
     if converted and converted.get("properties"):
         declaration["parameters"] = converted
@@ -286,7 +255,9 @@ def _function_calling_config(choice: Any) -> dict[str, Any] | None:
         return {"mode": "NONE"}
     if choice == "required":
         return {"mode": "ANY"}
-    name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    name = (
+        (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    )
     if isinstance(name, str) and name:
         return {"mode": "ANY", "allowedFunctionNames": [name]}
     raise InvalidRequestError(
@@ -361,7 +332,7 @@ def user_parts(content: Any, param: str) -> list[dict[str, Any]]:
 
 
 def image_part(part: dict[str, Any], param: str) -> dict[str, Any]:
-    """Convert an OpenAI image_url part to inlineData or fileData; detail is dropped."""
+    """Convert an OpenAI image_url part to inlineData or fileData, dropping detail."""
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str) or not url:
@@ -443,7 +414,9 @@ def model_parts(
             f"'{param}.tool_calls' must be an array.", param=f"{param}.tool_calls"
         )
     for index, call in enumerate(tool_calls):
-        parts.append(_function_call_part(call, f"{param}.tool_calls[{index}]", call_names))
+        parts.append(
+            _function_call_part(call, f"{param}.tool_calls[{index}]", call_names)
+        )
 
     signature = text_signature(message.get("thinking_blocks"))
     if signature and parts and not tool_calls:
@@ -472,6 +445,8 @@ def _function_call_part(
             f"'{arguments_param}' must encode a JSON object.", param=arguments_param
         )
 
+    # TODO: a function call that another provider made carries no thought signature,
+    # and Gemini 3 models reject such a call in the current turn with HTTP 400.
     part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
     call_id = call.get("id")
     if isinstance(call_id, str) and call_id:
@@ -508,124 +483,3 @@ def function_response_part(
     else:
         response = {"output": text}
     return {"functionResponse": {"name": name, "response": response}}
-
-
-def gemini_schema(schema: Any) -> dict[str, Any] | None:
-    """Rewrite a JSON Schema into the subset Gemini's Schema object accepts.
-
-    Local $ref pointers are inlined, oneOf becomes anyOf, allOf members are merged,
-    type arrays with "null" become nullable, string const becomes a one-value enum,
-    and keywords Gemini lacks (additionalProperties, $schema, exclusiveMinimum, ...)
-    are dropped. Enums of non-strings are dropped because Gemini enums are strings.
-    """
-    if not isinstance(schema, dict):
-        return None
-    definitions: dict[str, Any] = {}
-    for key in ("definitions", "$defs"):
-        if isinstance(schema.get(key), dict):
-            definitions.update(schema[key])
-    return _convert_schema(schema, definitions, 0)
-
-
-def _convert_schema(
-    node: Any, definitions: dict[str, Any], depth: int
-) -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {}
-    node = _inline_ref(node, definitions)
-    if isinstance(node.get("allOf"), list):
-        node = _merge_all_of(node)
-    if depth > MAX_SCHEMA_DEPTH:
-        return {"type": node["type"]} if isinstance(node.get("type"), str) else {}
-
-    result: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "type":
-            result.update(_schema_type(value))
-        elif key in ("anyOf", "oneOf") and isinstance(value, list):
-            result["anyOf"] = [_convert_schema(item, definitions, depth + 1) for item in value]
-        elif key == "properties" and isinstance(value, dict):
-            result["properties"] = {
-                name: _convert_schema(item, definitions, depth + 1)
-                for name, item in value.items()
-            }
-        elif key == "items" and isinstance(value, dict):
-            result["items"] = _convert_schema(value, definitions, depth + 1)
-        elif key == "const" and isinstance(value, str):
-            result["enum"] = [value]
-        elif key == "enum":
-            if isinstance(value, list) and all(isinstance(item, str) for item in value):
-                result["enum"] = value
-        elif key in SCHEMA_KEYWORDS and key not in ("anyOf", "items", "properties"):
-            result[key] = value
-    return _tidy_schema(result)
-
-
-def _inline_ref(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    ref = node.get("$ref")
-    if not isinstance(ref, str):
-        return node
-    name = ref.rsplit("/", 1)[-1]
-    target = definitions.get(name) if ref.startswith("#/") else None
-    if not isinstance(target, dict):
-        logger.debug("dropping unresolvable schema reference %s", ref)
-        target = {}
-    siblings = {key: value for key, value in node.items() if key != "$ref"}
-    return {**target, **siblings}
-
-
-def _merge_all_of(node: dict[str, Any]) -> dict[str, Any]:
-    merged = {key: value for key, value in node.items() if key != "allOf"}
-    for member in node["allOf"]:
-        if not isinstance(member, dict):
-            continue
-        for key, value in member.items():
-            if key == "properties" and isinstance(value, dict):
-                merged["properties"] = {**merged.get("properties", {}), **value}
-            elif key == "required" and isinstance(value, list):
-                merged["required"] = [*merged.get("required", []), *value]
-            else:
-                merged.setdefault(key, value)
-    return merged
-
-
-def _schema_type(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        return {"type": value}
-    if not isinstance(value, list):
-        return {}
-    kinds = [kind for kind in value if isinstance(kind, str) and kind != "null"]
-    result: dict[str, Any] = {"nullable": True} if "null" in value else {}
-    if len(kinds) == 1:
-        result["type"] = kinds[0]
-    elif kinds:
-        result["anyOf"] = [{"type": kind} for kind in kinds]
-    return result
-
-
-def _tidy_schema(result: dict[str, Any]) -> dict[str, Any]:
-    variants = result.get("anyOf")
-    if isinstance(variants, list):
-        kept = [item for item in variants if item.get("type") != "null"]
-        if len(kept) < len(variants):
-            result["nullable"] = True
-        if len(kept) == 1:
-            del result["anyOf"]
-            result = {**kept[0], **result}
-        else:
-            result["anyOf"] = kept
-
-    allowed_formats = SCHEMA_FORMATS.get(result.get("type"), set())
-    if "format" in result and result["format"] not in allowed_formats:
-        del result["format"]
-    properties = result.get("properties")
-    if properties == {}:
-        del result["properties"]
-    required = result.get("required")
-    if isinstance(required, list):
-        names = [name for name in required if isinstance(properties, dict) and name in properties]
-        if names:
-            result["required"] = list(dict.fromkeys(names))
-        else:
-            del result["required"]
-    return result

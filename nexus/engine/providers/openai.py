@@ -16,6 +16,10 @@ from nexus.engine.canonical import (
 from nexus.engine.errors import ProviderProtocolError
 from nexus.engine.http import UpstreamRequest
 from nexus.engine.providers.base import ProviderAdapter, StreamDecoder, load_json
+from nexus.engine.providers.openai_responses import (
+    ResponsesStreamObserver,
+    usage_from_responses,
+)
 from nexus.engine.sse import SSEParser
 
 
@@ -66,10 +70,19 @@ class OpenAIAdapter(ProviderAdapter):
 
     name = "openai"
     native_format = "openai"
+    # /v1/responses requests reach OpenAI unchanged; chat requests are already canonical.
+    native_ingress_formats = frozenset({"responses"})
     default_base_url = "https://api.openai.com/v1"
     supports_embeddings = True
     # Whether the vendor accepts stream_options; without it streams report no usage.
     accepts_stream_options: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Vendors built on this codec speak OpenAI chat completions, not necessarily
+        # the Responses API at the same base URL, so they opt in explicitly.
+        if "native_ingress_formats" not in cls.__dict__:
+            cls.native_ingress_formats = frozenset()
 
     def auth_headers(self) -> dict[str, str]:
         if not self.connection.credential:
@@ -112,6 +125,25 @@ class OpenAIAdapter(ProviderAdapter):
 
     def chat_stream_decoder(self, request: ChatRequest) -> StreamDecoder:
         return OpenAIStreamDecoder(self.connection.name)
+
+    def build_native_request(
+        self, body: dict[str, Any], upstream_model: str
+    ) -> UpstreamRequest:
+        """Forward a caller's Responses API body unchanged except for the model."""
+        payload = dict(body)
+        payload["model"] = upstream_model
+        headers = self.auth_headers()
+        if payload.get("stream") is True:
+            headers["accept"] = "text/event-stream"
+        return self.json_request(f"{self.base_url}/responses", payload, headers)
+
+    def native_stream_observer(self) -> ResponsesStreamObserver:
+        """Return an observer of a passed-through Responses stream."""
+        return ResponsesStreamObserver()
+
+    def usage_from_native(self, body: dict[str, Any]) -> Usage:
+        """Return the canonical usage of a passed-through Responses API answer."""
+        return usage_from_responses(body.get("usage") if isinstance(body, dict) else None)
 
     def build_embeddings_request(
         self, request: EmbeddingsRequest, upstream_model: str

@@ -3,9 +3,16 @@
 from nexus.engine.providers.anthropic import AnthropicAdapter
 from nexus.engine.providers.azure import AzureOpenAIAdapter
 from nexus.engine.providers.base import ProviderAdapter
+from nexus.engine.providers.bedrock import BedrockAdapter
+from nexus.engine.providers.cohere import CohereAdapter
+from nexus.engine.providers.compatible import COMPATIBLE_ADAPTERS
 from nexus.engine.providers.gemini import GeminiAdapter
+from nexus.engine.providers.glm import GLMAdapter
+from nexus.engine.providers.minimax import MiniMaxAdapter
 from nexus.engine.providers.openai import OpenAIAdapter
+from nexus.engine.providers.replicate import ReplicateAdapter
 from nexus.engine.providers.vertex import VertexAdapter
+from nexus.engine.providers.voyage import VoyageAdapter
 from nexus.engine.snapshot import ConnectionEntry
 
 PROVIDER_TYPES: dict[str, type[ProviderAdapter]] = {
@@ -16,6 +23,13 @@ PROVIDER_TYPES: dict[str, type[ProviderAdapter]] = {
         GeminiAdapter,
         VertexAdapter,
         AzureOpenAIAdapter,
+        BedrockAdapter,
+        CohereAdapter,
+        MiniMaxAdapter,
+        GLMAdapter,
+        ReplicateAdapter,
+        VoyageAdapter,
+        *COMPATIBLE_ADAPTERS,
     )
 }
 

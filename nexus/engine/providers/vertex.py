@@ -18,6 +18,7 @@ streamRawPredict with an Anthropic Messages body that names no model and carries
 by generateContent. Gemini models embed through `:predict`.
 """
 
+import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass, field
@@ -32,23 +33,34 @@ from nexus.engine.canonical import (
     EmbeddingsResult,
     Usage,
 )
-from nexus.engine.errors import InvalidRequestError, ProviderError, ProviderProtocolError, ProviderStatusError
+from nexus.engine.errors import (
+    InvalidRequestError,
+    ProviderError,
+    ProviderProtocolError,
+    ProviderStatusError,
+)
 from nexus.engine.http import UpstreamRequest
 from nexus.engine.providers.anthropic import AnthropicAdapter
 from nexus.engine.providers.base import ProviderAdapter, StreamDecoder, load_json
-from nexus.engine.providers.gemini import check_gemini_options, output_limit, text_inputs
+from nexus.engine.providers.gemini import (
+    check_gemini_options,
+    output_limit,
+    text_inputs,
+)
 from nexus.engine.providers.gemini_format import (
-    GeminiStreamDecoder,
     google_error,
     parse_generate_response,
     token_count,
 )
 from nexus.engine.providers.gemini_request import build_generate_body
+from nexus.engine.providers.gemini_stream import GeminiStreamDecoder
 from nexus.engine.providers.oauth import (
     GOOGLE_TOKEN_URL,
     TOKENS,
     CredentialError,
     ServiceAccountGrant,
+    service_account_grant,
+    service_account_info,
 )
 from nexus.engine.sse import SSEParser
 
@@ -91,7 +103,9 @@ class VertexOptions(AnthropicAdapter.options_class):
         if not isinstance(self.token_url, str) or not self.token_url.startswith(
             ("https://", "http://")
         ):
-            raise ValueError(f"token_url must be an http(s) URL, got {self.token_url!r}")
+            raise ValueError(
+                f"token_url must be an http(s) URL, got {self.token_url!r}"
+            )
 
 
 def split_model(upstream_model: str) -> tuple[str, str]:
@@ -132,20 +146,15 @@ class VertexAdapter(ProviderAdapter):
         self.grant: ServiceAccountGrant | None = None
         self.credential_error = ""
         self.project = self.options.project_id
-        self._read_credential()
-
-    def _read_credential(self) -> None:
-        # A bad credential fails its requests, not the config reload of every connection.
+        # Only the cheap shape check runs here. A bad credential fails its own
+        # requests, not the config reload of every connection.
         try:
-            self.grant = ServiceAccountGrant.from_json(
-                self.connection.credential, self.options.token_url
-            )
+            info = service_account_info(connection.credential)
         except CredentialError as exc:
             self.credential_error = str(exc)
             return
-        if not self.project:
-            info = orjson.loads(self.connection.credential)
-            self.project = str(info.get("project_id") or "")
+        if not self.project and isinstance(info.get("project_id"), str):
+            self.project = info["project_id"]
 
     def model_url(self, publisher: str, model: str, method: str) -> str:
         if not self.project:
@@ -160,6 +169,15 @@ class VertexAdapter(ProviderAdapter):
 
     async def authorize(self, request: UpstreamRequest) -> None:
         """Add a bearer access token obtained with the service account key."""
+        if self.grant is None and not self.credential_error:
+            try:
+                self.grant = await asyncio.to_thread(
+                    service_account_grant,
+                    self.connection.credential,
+                    self.options.token_url,
+                )
+            except CredentialError as exc:
+                self.credential_error = str(exc)
         if self.grant is None:
             raise ProviderError(
                 f"Provider {self.connection.name} has an invalid service account "
@@ -184,13 +202,17 @@ class VertexAdapter(ProviderAdapter):
                 full_json_schema=self.options.full_json_schema,
                 safety_settings=self.options.safety_settings,
             )
-            method = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
+            method = (
+                "streamGenerateContent?alt=sse" if request.stream else "generateContent"
+            )
         else:
             raise InvalidRequestError(
                 f"Vertex AI publisher {publisher!r} is not supported; use google or "
                 "anthropic models."
             )
-        return self.json_request(self.model_url(publisher, model, method), body, headers)
+        return self.json_request(
+            self.model_url(publisher, model, method), body, headers
+        )
 
     def _anthropic_body(self, request: ChatRequest, model: str) -> dict[str, Any]:
         messages_request = self.claude.build_chat_request(request, model)
@@ -200,7 +222,7 @@ class VertexAdapter(ProviderAdapter):
         return body
 
     def parse_chat_response(self, body: bytes, request: ChatRequest) -> ChatResult:
-        """Decode a Gemini or an Anthropic answer, told apart by its shape."""
+        """Decode a Gemini or an Anthropic response, recognized by its shape."""
         parsed = load_json(body, self.connection.name)
         if isinstance(parsed, dict) and parsed.get("type") == "message":
             return self.claude.parse_chat_response(body, request)
@@ -248,7 +270,9 @@ class VertexAdapter(ProviderAdapter):
         vectors = []
         tokens = 0
         for prediction in predictions:
-            embeddings = prediction.get("embeddings") if isinstance(prediction, dict) else None
+            embeddings = (
+                prediction.get("embeddings") if isinstance(prediction, dict) else None
+            )
             values = embeddings.get("values") if isinstance(embeddings, dict) else None
             if not isinstance(values, list):
                 raise ProviderProtocolError(
@@ -313,7 +337,9 @@ class PublisherStreamDecoder(StreamDecoder):
                 first = orjson.loads(event.data)
             except orjson.JSONDecodeError:
                 first = None
-            anthropic = bool(event.event) or (isinstance(first, dict) and "type" in first)
+            anthropic = bool(event.event) or (
+                isinstance(first, dict) and "type" in first
+            )
             self.inner = self.anthropic if anthropic else self.gemini
             return True
         return False

@@ -7,9 +7,9 @@ Routes, for the API versions v1beta and v1:
   ``?alt=sse``, otherwise one JSON array of the streamed responses.
 - ``POST /{version}/models/{model}:embedContent`` and ``:batchEmbedContents``
 
-Requests need an API key in ``x-goog-api-key``. Without one the answer is 403
-PERMISSION_DENIED; a key that differs from the expected Gemini key gets 400
-INVALID_ARGUMENT with reason API_KEY_INVALID, as the real API answers. Errors use
+Requests need an API key in ``x-goog-api-key``. Without one the response is 403
+PERMISSION_DENIED. A key that differs from the expected Gemini key gets 400
+INVALID_ARGUMENT with reason API_KEY_INVALID, as from the real API. Errors use
 Google's ``{"error": {"code", "message", "status"}}``, and a scripted error's type
 is the status name, for example ``{"status": 429, "error": "RESOURCE_EXHAUSTED"}``.
 
@@ -51,7 +51,9 @@ class GoogleVendor(Vendor):
         code: str | None = None,
     ) -> web.Response:
         """Return ``{"error": {"code", "message", "status"}}``."""
-        status_name = error_type if error_type.isupper() else gemini_shapes.status_name(status)
+        status_name = (
+            error_type if error_type.isupper() else gemini_shapes.status_name(status)
+        )
         body = {"error": {"code": status, "message": message, "status": status_name}}
         if code:
             body["error"]["details"] = [
@@ -66,15 +68,18 @@ class GoogleVendor(Vendor):
     def invalid(self, message: str) -> web.Response:
         return self.error_response(400, "INVALID_ARGUMENT", message)
 
-    async def generate(self, call: Call, model: str, stream: bool) -> web.StreamResponse:
-        """Answer generateContent or streamGenerateContent for model."""
+    async def generate(
+        self, call: Call, model: str, stream: bool
+    ) -> web.StreamResponse:
+        """Return the generateContent or streamGenerateContent response for model."""
         if not isinstance(call.body, dict):
             return self.invalid("Invalid JSON payload received.")
         problem = gemini_shapes.check_generate_body(call.body, vertex=self.vertex)
         if problem:
             return self.invalid(problem)
 
-        reply = compose_reply(gemini_shapes.prompt(call.body, model), call.reply_override)
+        body = gemini_shapes.camel_keys(call.body)
+        reply = compose_reply(gemini_shapes.prompt(body, model), call.reply_override)
         response_id = next_request_id("fake-resp-")
         if not stream:
             return self.json_response(gemini_shapes.response_object(reply, response_id))
@@ -90,9 +95,11 @@ class GeminiVendor(GoogleVendor):
     name: ClassVar[str] = "gemini"
 
     def endpoints(self) -> list[Endpoint]:
-        """Return the model method routes; the method follows a colon in the path."""
+        """Return the model method routes, where the method follows a colon in the path."""
         return [
-            Endpoint("POST", "/{version:v1beta|v1}/models/{model_method}", self.dispatch)
+            Endpoint(
+                "POST", "/{version:v1beta|v1}/models/{model_method}", self.dispatch
+            )
         ]
 
     def authenticate(
@@ -134,25 +141,27 @@ class GeminiVendor(GoogleVendor):
 
     def embed_content(self, call: Call, model: str) -> web.Response:
         """Return ``{"embedding": {"values": [...]}}`` for one content."""
-        body = call.body
-        if not isinstance(body, dict):
+        if not isinstance(call.body, dict):
             return self.invalid("Invalid JSON payload received.")
+        body = gemini_shapes.camel_keys(call.body)
         problem = _check_embed_request(body, "", model)
         if problem:
             return self.invalid(problem)
         return self.json_response({"embedding": {"values": _embed(body)}})
 
     def batch_embed_contents(self, call: Call, model: str) -> web.Response:
-        """Return one embedding per request; usage is not reported, as by the real API."""
-        body = call.body
-        if not isinstance(body, dict):
+        """Return one embedding per request, without usage, as the real API does."""
+        if not isinstance(call.body, dict):
             return self.invalid("Invalid JSON payload received.")
+        body = gemini_shapes.camel_keys(call.body)
         unknown = sorted(set(body) - {"requests"})
         if unknown:
             return self.invalid(gemini_shapes.unknown_field(unknown[0]))
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
-            return self.invalid("* BatchEmbedContentsRequest.requests: must not be empty")
+            return self.invalid(
+                "* BatchEmbedContentsRequest.requests: must not be empty"
+            )
         for index, request in enumerate(requests):
             problem = _check_embed_request(request, f"requests[{index}].", model)
             if problem:
@@ -183,7 +192,8 @@ def _check_embed_request(request: Any, prefix: str, model: str) -> str | None:
 
 def _embed(request: dict[str, Any]) -> list[float]:
     parts = request["content"]["parts"]
-    text = " ".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
+    text = " ".join(
+        str(part.get("text", "")) for part in parts if isinstance(part, dict)
+    )
     dimensions = request.get("outputDimensionality") or embedding.DEFAULT_DIMENSIONS
     return embedding.embed_text(text, dimensions)
-

@@ -132,6 +132,46 @@ CALLING_MODES = {"AUTO", "ANY", "NONE", "VALIDATED"}
 RESPONSE_MIME_TYPES = {"text/plain", "application/json", "text/x.enum"}
 
 
+# Fields whose values hold caller data (arguments, schemas, labels) rather than
+# message fields. camel_keys leaves the keys inside them as they are.
+DATA_FIELDS = {
+    "args",
+    "response",
+    "parametersJsonSchema",
+    "responseJsonSchema",
+    "labels",
+    "default",
+    "example",
+}
+
+
+def camel_keys(value: Any) -> Any:
+    """Return value with snake_case field names in lowerCamelCase.
+
+    Google's JSON parser accepts both spellings of every field, and the
+    google-genai SDK sends some nested objects (thinking_config) in snake_case.
+    """
+    if isinstance(value, list):
+        return [camel_keys(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        name = _camel(key)
+        if name in DATA_FIELDS:
+            result[name] = item
+        elif name == "properties" and isinstance(item, dict):
+            result[name] = {prop: camel_keys(schema) for prop, schema in item.items()}
+        else:
+            result[name] = camel_keys(item)
+    return result
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def status_name(status: int) -> str:
     """Return the google.rpc status name for an HTTP status."""
     if status in STATUS_NAMES:
@@ -142,15 +182,18 @@ def status_name(status: int) -> str:
 def unknown_field(name: str, where: str = "") -> str:
     """Return Google's message for a request field the API does not know."""
     at = f" at '{where}'" if where else ""
-    return f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    return (
+        f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    )
 
 
-def check_generate_body(body: dict[str, Any], *, vertex: bool = False) -> str | None:
+def check_generate_body(raw: dict[str, Any], *, vertex: bool = False) -> str | None:
     """Return the error message for a generateContent body the API rejects, or None."""
     allowed = VERTEX_REQUEST_FIELDS if vertex else REQUEST_FIELDS
-    unknown = sorted(set(body) - allowed)
+    unknown = sorted(key for key in raw if _camel(key) not in allowed)
     if unknown:
         return unknown_field(unknown[0])
+    body = camel_keys(raw)
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         return "* GenerateContentRequest.contents: contents is not specified"
@@ -220,7 +263,9 @@ def _check_generation_config(body: dict[str, Any]) -> str | None:
     if mime_type is not None and mime_type not in RESPONSE_MIME_TYPES:
         return f"* GenerateContentRequest.generation_config.response_mime_type: unsupported {mime_type}."
     if "responseSchema" in config:
-        return check_schema(config["responseSchema"], "generation_config.response_schema")
+        return check_schema(
+            config["responseSchema"], "generation_config.response_schema"
+        )
     return None
 
 
@@ -258,21 +303,35 @@ def check_schema(schema: Any, where: str) -> str | None:
     """Return the error for a schema outside Gemini's Schema object, or None."""
     if not isinstance(schema, dict):
         return f"Invalid value at '{where}': must be an object."
+
     unknown = sorted(set(schema) - SCHEMA_FIELDS)
     if unknown:
         return unknown_field(unknown[0], where)
     kind = schema.get("type")
-    if kind is not None and (not isinstance(kind, str) or kind.upper() not in SCHEMA_TYPES):
+    if kind is not None and (
+        not isinstance(kind, str) or kind.upper() not in SCHEMA_TYPES
+    ):
         return f"Invalid value at '{where}.type': {kind!r}"
-    if isinstance(kind, str) and kind.upper() == "OBJECT" and schema.get("properties") == {}:
+    if (
+        isinstance(kind, str)
+        and kind.upper() == "OBJECT"
+        and schema.get("properties") == {}
+    ):
         return f"* GenerateContentRequest.{where}.properties: should be non-empty for OBJECT type"
     enum = schema.get("enum")
     if enum is not None and not all(isinstance(item, str) for item in enum):
         return f"Invalid value at '{where}.enum': enum values must be strings."
-    children = [(f"{where}.properties.{name}", item) for name, item in (schema.get("properties") or {}).items()]
+
+    children = [
+        (f"{where}.properties.{name}", item)
+        for name, item in (schema.get("properties") or {}).items()
+    ]
     if "items" in schema:
         children.append((f"{where}.items", schema["items"]))
-    children += [(f"{where}.any_of[{i}]", item) for i, item in enumerate(schema.get("anyOf") or [])]
+    children += [
+        (f"{where}.any_of[{i}]", item)
+        for i, item in enumerate(schema.get("anyOf") or [])
+    ]
     for child_where, child in children:
         problem = check_schema(child, child_where)
         if problem:
@@ -291,7 +350,9 @@ def prompt(body: dict[str, Any], model: str) -> Prompt:
         texts.append(text)
         for part in content.get("parts") or []:
             if isinstance(part, dict) and "functionResponse" in part:
-                texts.append(orjson.dumps(part["functionResponse"].get("response")).decode())
+                texts.append(
+                    orjson.dumps(part["functionResponse"].get("response")).decode()
+                )
         if content.get("role", "user") == "user" and text:
             user_texts.append(text)
     last = contents[-1] if contents else {}
@@ -305,7 +366,9 @@ def prompt(body: dict[str, Any], model: str) -> Prompt:
     tools = []
     for tool in body.get("tools") or []:
         for declaration in tool.get("functionDeclarations") or []:
-            schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
+            schema = declaration.get("parameters") or declaration.get(
+                "parametersJsonSchema"
+            )
             tools.append(ToolSpec(declaration["name"], _lower_types(schema or {})))
     config = body.get("generationConfig") or {}
     thinking = config.get("thinkingConfig") or {}
@@ -326,7 +389,9 @@ def _parts_text(parts: Any) -> str:
     texts = [
         part["text"]
         for part in parts
-        if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought")
+        if isinstance(part, dict)
+        and isinstance(part.get("text"), str)
+        and not part.get("thought")
     ]
     return " ".join(text for text in texts if text)
 
@@ -367,7 +432,7 @@ def candidate_parts(reply: Reply) -> list[dict[str, Any]]:
 
 
 def usage_metadata(reply: Reply) -> dict[str, Any]:
-    """Return usageMetadata; candidatesTokenCount excludes thoughts."""
+    """Return usageMetadata, whose candidatesTokenCount excludes thoughts."""
     usage = reply.usage
     metadata: dict[str, Any] = {
         "promptTokenCount": usage.input_tokens,
@@ -382,7 +447,9 @@ def usage_metadata(reply: Reply) -> dict[str, Any]:
     return metadata
 
 
-def _response(reply: Reply, response_id: str, candidate: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+def _response(
+    reply: Reply, response_id: str, candidate: dict[str, Any], usage: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "candidates": [candidate],
         "usageMetadata": usage,
@@ -404,8 +471,8 @@ def response_object(reply: Reply, response_id: str) -> dict[str, Any]:
 def stream_responses(reply: Reply, response_id: str) -> list[dict[str, Any]]:
     """Return the streamed responses: a word per event, a whole function call per event.
 
-    Every event carries the prompt's usage; the last one carries finishReason and
-    the full usage, as Gemini streams do.
+    Every event carries the prompt's usage, and the last one carries finishReason
+    and the full usage, as Gemini streams do.
     """
     pieces: list[dict[str, Any]] = []
     for part in candidate_parts(reply):
@@ -426,7 +493,10 @@ def stream_responses(reply: Reply, response_id: str) -> list[dict[str, Any]]:
     }
     events = []
     for position, piece in enumerate(pieces):
-        candidate: dict[str, Any] = {"content": {"parts": [piece], "role": "model"}, "index": 0}
+        candidate: dict[str, Any] = {
+            "content": {"parts": [piece], "role": "model"},
+            "index": 0,
+        }
         usage = prompt_usage
         if position == len(pieces) - 1:
             candidate["finishReason"] = FINISH_REASONS.get(
@@ -438,5 +508,5 @@ def stream_responses(reply: Reply, response_id: str) -> list[dict[str, Any]]:
 
 
 def sse(data: Any) -> bytes:
-    """Encode one Gemini server-sent event; Gemini ends events with CRLF CRLF."""
+    """Encode one Gemini server-sent event, which Gemini ends with CRLF CRLF."""
     return b"data: " + orjson.dumps(data) + b"\r\n\r\n"

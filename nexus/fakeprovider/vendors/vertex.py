@@ -7,14 +7,16 @@ Routes, for the API versions v1 and v1beta1, under
   ``:streamGenerateContent`` (SSE with ``?alt=sse``) and ``:predict`` (embeddings:
   ``instances[].content`` in, ``predictions[].embeddings`` with token statistics out)
 - ``/publishers/anthropic/models/{model}:rawPredict`` and ``:streamRawPredict``: the
-  Anthropic Messages API, with ``anthropic_version`` ``vertex-2023-10-16`` in the
-  body and no ``model`` field (400 otherwise)
+  Anthropic Messages API, with ``anthropic_version`` in the body (``vertex-2023-10-16``,
+  or a dated version such as the anthropic SDK 2.x sends) and no ``model`` field
+  (400 otherwise)
 
-Requests need ``Authorization: Bearer <access token>``; without one, or with one
-that differs from the expected Vertex key, the answer is 401 UNAUTHENTICATED.
+Requests need ``Authorization: Bearer <access token>``. Without one, or with one
+that differs from the expected Vertex key, the response is 401 UNAUTHENTICATED.
 """
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -28,7 +30,7 @@ from nexus.fakeprovider.vendors.gemini import GoogleVendor
 
 logger = logging.getLogger(__name__)
 
-VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+ANTHROPIC_VERSION = re.compile(r"^(vertex-2023-10-16|\d{4}-\d{2}-\d{2})$")
 MODEL_PREFIX = (
     "/{version:v1|v1beta1}/projects/{project}/locations/{location}/publishers"
 )
@@ -45,9 +47,13 @@ class VertexVendor(GoogleVendor):
     def endpoints(self) -> list[Endpoint]:
         """Return the Google and Anthropic publisher routes."""
         return [
-            Endpoint("POST", MODEL_PREFIX + "/google/models/{model_method}", self.google),
             Endpoint(
-                "POST", MODEL_PREFIX + "/anthropic/models/{model_method}", self.anthropic
+                "POST", MODEL_PREFIX + "/google/models/{model_method}", self.google
+            ),
+            Endpoint(
+                "POST",
+                MODEL_PREFIX + "/anthropic/models/{model_method}",
+                self.anthropic,
             ),
         ]
 
@@ -57,8 +63,10 @@ class VertexVendor(GoogleVendor):
         """Reject a missing bearer token, or one that differs from the expected one."""
         scheme, _, token = headers.get("Authorization", "").partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or (
-            expected_key is not None and token != expected_key
+        if (
+            scheme.lower() != "bearer"
+            or not token
+            or (expected_key is not None and token != expected_key)
         ):
             return self.error_response(
                 401,
@@ -87,28 +95,41 @@ class VertexVendor(GoogleVendor):
         parameters = body.get("parameters") or {}
         unknown = sorted(set(parameters) - PREDICT_PARAMETERS)
         if unknown or not body["instances"]:
-            return self.invalid(f"Unsupported parameters: {', '.join(unknown) or 'none'}.")
-        dimensions = parameters.get("outputDimensionality") or embedding.DEFAULT_DIMENSIONS
+            return self.invalid(
+                f"Unsupported parameters: {', '.join(unknown) or 'none'}."
+            )
+        dimensions = (
+            parameters.get("outputDimensionality") or embedding.DEFAULT_DIMENSIONS
+        )
 
         predictions = []
         characters = 0
         for instance in body["instances"]:
             if not isinstance(instance, dict) or set(instance) - INSTANCE_FIELDS:
-                return self.invalid("Each instance needs content and known fields only.")
+                return self.invalid(
+                    "Each instance needs content and known fields only."
+                )
             text = str(instance.get("content", ""))
             characters += len(text)
             statistics = {"token_count": count_words(text), "truncated": False}
             values = embedding.embed_text(text, dimensions)
-            predictions.append({"embeddings": {"values": values, "statistics": statistics}})
+            predictions.append(
+                {"embeddings": {"values": values, "statistics": statistics}}
+            )
         return self.json_response(
-            {"predictions": predictions, "metadata": {"billableCharacterCount": characters}}
+            {
+                "predictions": predictions,
+                "metadata": {"billableCharacterCount": characters},
+            }
         )
 
     async def anthropic(self, call: Call) -> web.StreamResponse:
-        """Answer rawPredict or streamRawPredict with an Anthropic Message."""
+        """Return the rawPredict or streamRawPredict response, an Anthropic Message."""
         model, _, method = call.request.match_info["model_method"].partition(":")
         if method not in ("rawPredict", "streamRawPredict"):
-            return self.error_response(404, "NOT_FOUND", f"Method {method!r} is not found.")
+            return self.error_response(
+                404, "NOT_FOUND", f"Method {method!r} is not found."
+            )
         problem = _check_anthropic_body(call.body)
         if problem:
             return self.json_response(_anthropic_error(problem), 400)
@@ -118,7 +139,9 @@ class VertexVendor(GoogleVendor):
         reply = compose_reply(prompt, call.reply_override)
         message_id = next_request_id("msg_vrtx_")
         if method == "rawPredict":
-            return self.json_response(anthropic_shapes.message_object(reply, message_id))
+            return self.json_response(
+                anthropic_shapes.message_object(reply, message_id)
+            )
         events = [
             sse_event(data, data["type"])
             for data in anthropic_shapes.stream_events(reply, message_id)
@@ -129,8 +152,9 @@ class VertexVendor(GoogleVendor):
 def _check_anthropic_body(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "The request body is not a JSON object."
-    if body.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
-        return f"anthropic_version: must be {VERTEX_ANTHROPIC_VERSION}."
+    version = body.get("anthropic_version")
+    if not isinstance(version, str) or not ANTHROPIC_VERSION.match(version):
+        return f"anthropic_version: invalid or missing version {version!r}."
     if "model" in body:
         return "model: Extra inputs are not permitted; the model is named in the URL."
     for key in ("messages", "max_tokens"):

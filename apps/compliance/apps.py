@@ -1,0 +1,35 @@
+from django.apps import AppConfig
+
+
+class ComplianceConfig(AppConfig):
+    name = "apps.compliance"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.compliance.models import (
+            ComplianceSettings,
+            KillSwitch,
+            PassthroughFlag,
+            SiemDestination,
+        )
+        from apps.compliance.snapshot import build_controls_config
+        from apps.compliance.stage import ControlsStage
+        from apps.gateway.changes import watch_models
+        from apps.gateway.pipeline import register_stage
+        from apps.gateway.snapshot_builder import EXTENSION_BUILDERS
+        from nexus.celery import app
+
+        EXTENSION_BUILDERS["controls"] = build_controls_config
+        register_stage("controls", ControlsStage)
+        watch_models([KillSwitch, PassthroughFlag, ComplianceSettings, SiemDestination])
+        app.conf.beat_schedule = {
+            **(app.conf.beat_schedule or {}),
+            "compliance-forward-siem": {
+                "task": "apps.compliance.tasks.forward_siem_task",
+                "schedule": 10.0,
+            },
+            "compliance-expire-passthrough": {
+                "task": "apps.compliance.tasks.expire_passthrough_task",
+                "schedule": 60.0,
+            },
+        }

@@ -1,0 +1,1 @@
+"""Vector indexes for the semantic cache, all behind VectorIndex."""

@@ -1,0 +1,101 @@
+"""The circuit breaker through the gateway: a failing target is skipped, then probed."""
+
+import time
+
+from tests.routing.conftest import OPENAI_PATH
+
+FAILURE = {"status": 503, "error": {"type": "server_error", "message": "down"}}
+
+
+def target_id(model) -> str:
+    return f"{model.pk}:{model.name}"
+
+
+def wait_until_half_open(gateway, model, limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
+    while gateway.runtime.router.health.get(target_id(model)).state != "half_open":
+        assert time.monotonic() < deadline, "circuit did not turn half-open"
+        time.sleep(0.05)
+
+
+def test_breaker_opens_skips_and_closes_after_probe(routing, breaker, gateway):
+    breaker(consecutive_failures=2, cooldown_seconds=0.5, min_requests=100)
+    primary = routing.model("gpt-primary")
+    backup = routing.model("gpt-backup")
+    routing.route(
+        primary, {"strategy": "fallback", "targets": [primary.name, backup.name]}
+    )
+    for _ in range(2):
+        routing.fake.enqueue(OPENAI_PATH, FAILURE)
+        assert routing.chat(primary.name).status_code == 200
+    assert gateway.runtime.router.health.get(target_id(primary)).state == "open"
+    routing.fake.reset()
+
+    skipped = routing.chat(primary.name)
+
+    assert skipped.status_code == 200
+    assert routing.upstream_models() == ["gpt-backup"]
+    assert skipped.headers["x-nexus-attempts"] == "1"
+    record = routing.audit(skipped).details["routing"]
+    assert record["skipped"] == [{"model": primary.name, "reason": "circuit open"}]
+
+    wait_until_half_open(gateway, primary)
+    routing.fake.reset()
+    probe = routing.chat(primary.name)
+
+    assert probe.status_code == 200
+    assert routing.upstream_models() == ["gpt-primary"]
+    assert gateway.runtime.router.health.get(target_id(primary)).state == "closed"
+
+
+def test_failed_probe_reopens_the_circuit(routing, breaker, gateway):
+    breaker(consecutive_failures=1, cooldown_seconds=0.3, min_requests=100)
+    primary = routing.model("gpt-primary")
+    backup = routing.model("gpt-backup")
+    routing.route(
+        primary, {"strategy": "fallback", "targets": [primary.name, backup.name]}
+    )
+    routing.fake.enqueue(OPENAI_PATH, FAILURE)
+    routing.chat(primary.name)
+    wait_until_half_open(gateway, primary)
+    routing.fake.reset()
+    routing.fake.enqueue(OPENAI_PATH, FAILURE)
+
+    response = routing.chat(primary.name)
+
+    assert response.status_code == 200
+    assert routing.upstream_models() == ["gpt-primary", "gpt-backup"]
+    health = gateway.runtime.router.health.get(target_id(primary))
+    assert health.state == "open"
+    assert health.cooldown_seconds == 0.6
+
+
+def test_all_targets_open_answers_503_with_retry_after(routing, breaker):
+    breaker(consecutive_failures=1, cooldown_seconds=30, min_requests=100)
+    primary = routing.model("gpt-primary")
+    route = routing.route(primary, primary.name)
+    routing.fake.enqueue(OPENAI_PATH, FAILURE)
+    assert routing.chat(primary.name).status_code == 503
+    routing.fake.reset()
+
+    response = routing.chat(primary.name)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "no_healthy_target"
+    assert route.name in response.json()["error"]["message"]
+    assert 1 <= int(response.headers["retry-after"]) <= 30
+    assert routing.fake.requests == []
+
+
+def test_model_without_route_is_never_skipped(routing, breaker, gateway):
+    breaker(consecutive_failures=1, cooldown_seconds=30, min_requests=100)
+    model = routing.model("gpt-plain")
+    gateway.refresh()
+    routing.fake.enqueue(OPENAI_PATH, FAILURE)
+    assert routing.chat(model.name).status_code == 503
+    assert gateway.runtime.router.health.get(target_id(model)).state == "open"
+
+    response = routing.chat(model.name)
+
+    assert response.status_code == 200
+    assert routing.upstream_models() == ["gpt-plain", "gpt-plain"]
