@@ -17,7 +17,6 @@ from nexus.engine.errors import (
     MethodNotAllowedError,
     NotFoundError,
 )
-
 from nexus.engine.ingress.anthropic import AnthropicIngress
 from nexus.engine.ingress.openai import OpenAIIngress
 from nexus.engine.ingress.responses import ResponsesIngress

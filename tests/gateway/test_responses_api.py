@@ -5,6 +5,8 @@ import json
 
 import openai
 import pytest
+import redis
+from django.conf import settings
 
 from apps.audit.models import AuditEvent
 from tests.support.factories import make_tenant
@@ -438,10 +440,6 @@ def test_streamed_passthrough_is_audited_with_usage(client, setup):
 
 @pytest.mark.shared_servers
 def test_stored_record_expires_and_drops_gateway_ids(client, setup):
-    from django.conf import settings
-
-    import redis
-
     response = client.responses.create(
         model=setup.claude, input="please call lookup", tools=[LOOKUP]
     )

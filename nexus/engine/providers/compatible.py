@@ -4,18 +4,17 @@ Each CompatibleVendor row gives a vendor's default base URL, its auth header and
 small rewrites its chat API needs. Parameters are renamed, dropped or limited to an
 allow list, rejected message fields are removed and value ranges are clamped. A row
 also sets the n limit, tool and response_format support, whether stream_options is
-sent, and the fields that carry reasoning text. `openai_compatible` is the row for any other OpenAI-format server;
-it has no default base URL and takes its auth header and rewrites from the
-connection's options (OpenAICompatibleOptions).
+sent, and the fields that carry reasoning text. `openai_compatible` is the row for
+any other OpenAI-format server. It has no default base URL and takes its auth header
+and rewrites from the connection's options (OpenAICompatibleOptions). The row type
+and the rewrite functions are in nexus.engine.providers.compatible_rules.
 
-Rules come from each vendor's public API reference; a vendor whose limits could not be
-confirmed has fewer rewrites, and its upstream rejects what it does not accept.
+Rules come from each vendor's public API reference. A vendor whose limits could not
+be confirmed has fewer rewrites, and its upstream rejects what it does not accept.
 """
 
 import logging
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import orjson
@@ -24,6 +23,18 @@ from nexus.engine.canonical import ChatRequest, ChatResult, EmbeddingsRequest, U
 from nexus.engine.errors import InvalidRequestError, ProviderStatusError
 from nexus.engine.http import UpstreamRequest
 from nexus.engine.providers.base import ERROR_TYPES, OptionsError, StreamDecoder
+from nexus.engine.providers.compatible_rules import (
+    CompatibleVendor,
+    ModelRule,
+    check_n,
+    check_tools,
+    clamp_ranges,
+    error_fields,
+    nested_usage,
+    normalize_reasoning,
+    rewrite_response_format,
+    without_fields,
+)
 from nexus.engine.providers.openai import OpenAIAdapter
 from nexus.engine.providers.openai_dialect import (
     CANONICAL_FINISH_REASONS,
@@ -33,53 +44,6 @@ from nexus.engine.providers.openai_dialect import (
 from nexus.engine.snapshot import ConnectionEntry
 
 logger = logging.getLogger(__name__)
-
-ALL_RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
-
-
-@dataclass(frozen=True)
-class ModelRule:
-    """Parameters that the vendor's models matching pattern (a regex) reject."""
-
-    pattern: str
-    drop: frozenset[str]
-
-    def matches(self, model: str) -> bool:
-        return re.search(self.pattern, model) is not None
-
-
-@dataclass(frozen=True)
-class CompatibleVendor:
-    """One OpenAI-compatible vendor: where it is, how it authenticates, what it rejects.
-
-    rename maps OpenAI parameter names to the vendor's (applied before drop). allowed,
-    when set, keeps only those top-level parameters. ranges clamps numeric
-    parameters into (low, high). reasoning_fields name the message and delta fields
-    that carry reasoning text, which become `reasoning_content`. thinking_chunks
-    reads Mistral-style content lists with `thinking` chunks. usage_fields name
-    objects whose `usage` contains the usage when the top-level one is missing.
-    """
-
-    name: str
-    base_url: str
-    auth_header: str = "authorization"
-    auth_scheme: str = "Bearer"
-    rename: Mapping[str, str] = field(default_factory=dict)
-    drop: frozenset[str] = frozenset()
-    allowed: frozenset[str] | None = None
-    message_drop: frozenset[str] = frozenset()
-    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    max_n: int | None = None
-    supports_tools: bool = True
-    response_formats: frozenset[str] = ALL_RESPONSE_FORMATS
-    stream_options: bool = True
-    reasoning_fields: tuple[str, ...] = ()
-    thinking_chunks: bool = False
-    usage_fields: tuple[str, ...] = ()
-    model_rules: tuple[ModelRule, ...] = ()
-    embeddings: bool = False
-    embeddings_rename: Mapping[str, str] = field(default_factory=dict)
-
 
 # Mistral's chat request schema rejects every field it does not define with HTTP 422
 # ("Extra inputs are not permitted"), stream_options and message `name` included.
@@ -281,14 +245,14 @@ class CompatibleAdapter(OpenAIAdapter):
         calling and for n above the vendor's limit, which the vendor would reject.
         """
         vendor = self.vendor
-        _check_tools(body, vendor)
-        _rewrite_response_format(body, vendor)
+        check_tools(body, vendor)
+        rewrite_response_format(body, vendor)
         for old, new in vendor.rename.items():
             if old in body:
                 value = body.pop(old)
                 body.setdefault(new, value)
-        _clamp_ranges(body, vendor)
-        _check_n(body, vendor)
+        clamp_ranges(body, vendor)
+        check_n(body, vendor)
 
         dropped = set(vendor.drop)
         for rule in vendor.model_rules:
@@ -309,7 +273,8 @@ class CompatibleAdapter(OpenAIAdapter):
             )
         if vendor.message_drop:
             body["messages"] = [
-                _without(message, vendor.message_drop) for message in body["messages"]
+                without_fields(message, vendor.message_drop)
+                for message in body["messages"]
             ]
         return body
 
@@ -324,7 +289,7 @@ class CompatibleAdapter(OpenAIAdapter):
             parsed["choices"], CANONICAL_FINISH_REASONS, {}, self.connection.name
         )
         if not result.usage.reported:
-            nested = _nested_usage(parsed, self.vendor)
+            nested = nested_usage(parsed, self.vendor)
             if nested is not None:
                 parsed["usage"] = nested
                 result.usage = Usage.from_openai(nested)
@@ -399,144 +364,11 @@ class CompatibleStreamDecoder(DialectStreamDecoder):
             if isinstance(choice, dict) and isinstance(choice.get("delta"), dict):
                 normalize_reasoning(choice["delta"], self.vendor)
         if not chunk.get("usage"):
-            nested = _nested_usage(chunk, self.vendor)
+            nested = nested_usage(chunk, self.vendor)
             if nested is not None:
                 chunk["usage"] = nested
                 self.usage.merge(Usage.from_openai(nested))
         return super().normalize(chunk)
-
-
-def normalize_reasoning(message: dict[str, Any], vendor: CompatibleVendor) -> None:
-    """Move a vendor's reasoning text in a message or delta to reasoning_content."""
-    if vendor.thinking_chunks and isinstance(message.get("content"), list):
-        text, reasoning = _split_thinking_chunks(message["content"])
-        message["content"] = text
-        if reasoning:
-            message["reasoning_content"] = (
-                message.get("reasoning_content") or ""
-            ) + reasoning
-    for name in vendor.reasoning_fields:
-        if name == "reasoning_content" or not isinstance(message.get(name), str):
-            continue
-        value = message.pop(name)
-        if not message.get("reasoning_content"):
-            message["reasoning_content"] = value
-
-
-def _split_thinking_chunks(chunks: list[Any]) -> tuple[str, str]:
-    texts: list[str] = []
-    reasoning: list[str] = []
-    for chunk in chunks:
-        if not isinstance(chunk, dict):
-            continue
-        if chunk.get("type") == "text" and isinstance(chunk.get("text"), str):
-            texts.append(chunk["text"])
-        elif chunk.get("type") == "thinking":
-            for part in chunk.get("thinking") or []:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    reasoning.append(part["text"])
-    return "".join(texts), "".join(reasoning)
-
-
-def _nested_usage(data: dict[str, Any], vendor: CompatibleVendor) -> Any:
-    for name in vendor.usage_fields:
-        holder = data.get(name)
-        if isinstance(holder, dict) and isinstance(holder.get("usage"), dict):
-            return holder["usage"]
-    return None
-
-
-def _check_tools(body: dict[str, Any], vendor: CompatibleVendor) -> None:
-    if vendor.supports_tools or not body.get("tools"):
-        return
-    if body.get("tool_choice") == "none":
-        # The caller forbade tool calls, so leaving the tools out changes nothing.
-        body.pop("tools")
-        body.pop("tool_choice")
-        body.pop("parallel_tool_calls", None)
-        return
-    raise InvalidRequestError(
-        f"Provider type {vendor.name} does not support tools (function calling); "
-        "remove 'tools' or use a model on another provider.",
-        param="tools",
-    )
-
-
-def _rewrite_response_format(body: dict[str, Any], vendor: CompatibleVendor) -> None:
-    response_format = body.get("response_format")
-    if not isinstance(response_format, dict):
-        return
-    kind = response_format.get("type")
-    if kind in vendor.response_formats:
-        return
-    if kind == "json_object" and "json_schema" in vendor.response_formats:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "json_object", "schema": {"type": "object"}},
-        }
-        return
-    if kind == "json_schema" and "json_object" in vendor.response_formats:
-        # NOTE: the schema is not enforced, only that the answer is a JSON object.
-        body["response_format"] = {"type": "json_object"}
-        return
-    raise InvalidRequestError(
-        f"Provider type {vendor.name} does not support response_format {kind!r}.",
-        param="response_format",
-    )
-
-
-def _clamp_ranges(body: dict[str, Any], vendor: CompatibleVendor) -> None:
-    for name, (low, high) in vendor.ranges.items():
-        value = body.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            body[name] = min(max(value, low), high)
-
-
-def _check_n(body: dict[str, Any], vendor: CompatibleVendor) -> None:
-    n = body.get("n")
-    if vendor.max_n is None or not isinstance(n, int) or n <= vendor.max_n:
-        return
-    raise InvalidRequestError(
-        f"Provider type {vendor.name} returns at most {vendor.max_n} choice(s) per "
-        f"request, but n is {n}.",
-        param="n",
-    )
-
-
-def _without(message: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
-    if not any(name in message for name in names):
-        return message
-    return {key: value for key, value in message.items() if key not in names}
-
-
-def error_fields(body: bytes) -> tuple[str, str]:
-    """Return the message and error type of an OpenAI-like error body.
-
-    Besides `{error: {message, type}}` this reads `{message, type}` with a message
-    that is an object (Mistral's validation errors) and FastAPI's `{detail: ...}`.
-    """
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body[:200].decode("utf-8", "replace").strip()
-        return text or "no error message", ""
-    if not isinstance(parsed, dict):
-        return "no error message", ""
-    error = parsed.get("error")
-    if isinstance(error, dict):
-        return _text(error.get("message")), str(error.get("type") or "")
-    if isinstance(error, str):
-        return error, str(parsed.get("type") or "")
-    message = parsed.get("message", parsed.get("detail"))
-    return _text(message), str(parsed.get("type") or "")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if value in (None, "", [], {}):
-        return "no error message"
-    return orjson.dumps(value).decode()[:500]
 
 
 def adapter_class(vendor: CompatibleVendor) -> type[CompatibleAdapter]:

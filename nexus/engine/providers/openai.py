@@ -143,7 +143,9 @@ class OpenAIAdapter(ProviderAdapter):
 
     def usage_from_native(self, body: dict[str, Any]) -> Usage:
         """Return the canonical usage of a passed-through Responses API answer."""
-        return usage_from_responses(body.get("usage") if isinstance(body, dict) else None)
+        return usage_from_responses(
+            body.get("usage") if isinstance(body, dict) else None
+        )
 
     def build_embeddings_request(
         self, request: EmbeddingsRequest, upstream_model: str
