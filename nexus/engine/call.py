@@ -1,13 +1,33 @@
 """What one request is and did, shared by every pipeline stage and the audit event."""
 
+import itertools
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from nexus.engine.canonical import Usage
 from nexus.engine.pricing import cost_nano
 from nexus.engine.snapshot import ConnectionEntry, KeyEntry, ModelEntry
+
+# Request ids are a random per-process prefix and a counter: unique across processes
+# like a UUID4, at a fraction of its cost on the hot path.
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_id_counter = itertools.count(1)
+
+
+def _new_prefix() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = "req_" + os.urandom(8).hex()
+
+
+# A forked worker must not repeat its parent's ids.
+os.register_at_fork(after_in_child=_new_prefix)
+
+
+def new_request_id() -> str:
+    """Return a request id unique across processes and restarts."""
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
 
 @dataclass
@@ -20,7 +40,7 @@ class Call:
 
     ingress: str
     client_ip: str | None = None
-    request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     created_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     headers: dict[str, str] = field(default_factory=dict)
