@@ -62,9 +62,9 @@ class ProviderConnection(models.Model):
         if adapter is None:
             return
         try:
-            adapter.parse_options(self.options)
+            adapter.check_connection(self.base_url, self.options)
         except OptionsError as exc:
-            raise ValidationError({"options": str(exc)}) from None
+            raise ValidationError(str(exc)) from None
 
 
 class Model(models.Model):

@@ -77,6 +77,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     name = "azure"
     default_base_url = ""
+    requires_base_url = True
     options_class = AzureOptions
     options: AzureOptions
 

@@ -119,6 +119,8 @@ class ProviderAdapter:
     supports_embeddings: ClassVar[bool] = False
     # The dataclass a connection's `options` JSON is read into; fields need defaults.
     options_class: ClassVar[type] = NoOptions
+    # Whether a connection must set its own base URL (there is no public endpoint).
+    requires_base_url: ClassVar[bool] = False
     # Ingress formats whose requests this codec can forward unchanged. Such codecs
     # implement build_native_request, native_stream_observer and usage_from_native.
     native_ingress_formats: ClassVar[frozenset[str]] = frozenset()
@@ -127,6 +129,13 @@ class ProviderAdapter:
         self.connection = connection
         self.base_url = (connection.base_url or self.default_base_url).rstrip("/")
         self.options = self.parse_options(connection.options)
+
+    @classmethod
+    def check_connection(cls, base_url: str, options: Any) -> None:
+        """Raise OptionsError if a connection's settings cannot work with this type."""
+        if cls.requires_base_url and not base_url:
+            raise OptionsError(f"Provider type {cls.name} needs a base URL.")
+        cls.parse_options(options)
 
     @classmethod
     def parse_options(cls, options: Any) -> Any:

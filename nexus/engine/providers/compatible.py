@@ -330,6 +330,7 @@ class OpenAICompatibleAdapter(CompatibleAdapter):
 
     name = "openai_compatible"
     default_base_url = ""
+    requires_base_url = True
     supports_embeddings = True
     options_class = OpenAICompatibleOptions
     options: OpenAICompatibleOptions
