@@ -58,6 +58,17 @@ CATALOG: dict[str, str] = {
     "quotas:settings.update": "Edit quota settings.",
     "quotas:alert.read": "View soft-limit alerts.",
     "quotas:rollup.read": "View hourly usage roll-ups.",
+    "hooks:hook.read": "View compliance hooks and their options.",
+    "hooks:hook.create": "Add compliance hooks.",
+    "hooks:hook.update": "Edit compliance hooks.",
+    "hooks:hook.delete": "Delete compliance hooks.",
+    "hooks:hook.test": "Run the organization's hooks on sample text.",
+    "compliance:kill_switch.read": "View kill switches.",
+    "compliance:kill_switch.create": "Stop the organization's or a key's traffic.",
+    "compliance:kill_switch.update": "Release kill switches.",
+    "compliance:passthrough.read": "View emergency passthrough flags.",
+    "compliance:passthrough.create": "Turn on emergency passthrough flags.",
+    "compliance:passthrough.update": "Switch emergency passthrough flags off.",
 }
 
 
