@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
 
@@ -110,7 +111,10 @@ class AuditWriter:
     def _write(self, batch: list[dict[str, Any]]) -> None:
         rows = [_row(event) for event in batch]
         try:
-            AuditEvent.objects.bulk_create(rows, ignore_conflicts=True)
+            if connection.vendor == "postgresql":
+                _copy_rows(rows)
+            else:
+                AuditEvent.objects.bulk_create(rows, ignore_conflicts=True)
         except DatabaseError:
             logger.warning(
                 "audit batch insert failed; retrying %s rows one by one", len(rows)
@@ -122,6 +126,31 @@ class AuditWriter:
                     logger.exception("audit row %s could not be stored", row.request_id)
         self.written += len(rows)
         _touch_keys(batch)
+
+
+def _copy_rows(rows: list[AuditEvent]) -> None:
+    """Insert rows with PostgreSQL COPY, which costs a fraction of an ORM insert.
+
+    COPY has no ON CONFLICT, so a duplicate request id fails the whole batch and the
+    caller falls back to row-by-row inserts that skip duplicates.
+    """
+    fields = [
+        field for field in AuditEvent._meta.concrete_fields if not field.primary_key
+    ]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(field, row) for field in fields])
+
+
+def _copy_value(field, row: AuditEvent) -> Any:
+    value = getattr(row, field.attname)
+    if field.attname == "details":
+        # PostgreSQL jsonb rejects the NUL character even when escaped.
+        return orjson.dumps(value or {}).replace(b"\\u0000", b"").decode()
+    return value
 
 
 def _row(event: dict[str, Any]) -> AuditEvent:
