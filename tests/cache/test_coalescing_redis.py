@@ -39,6 +39,7 @@ async def test_second_process_relays_the_leaders_chunks():
 
         assert leads is False
         assert following.relayed
+        assert following.leader_request_id == "req-leader"
         assert [orjson.loads(c) for c in following.chunks] == [{"n": 1}, {"n": 2}]
         assert following.outcome == Outcome("complete", b'{"answer": 1}')
     finally:

@@ -43,7 +43,7 @@ class CachePolicy:
     exact: bool = True
     ttl_seconds: int = 3600
     coalesce: bool = True
-    # Who shares answers: each key alone, a project's keys, or an organization's keys.
+    # Who shares responses: each key alone, a project's keys, or an organization's keys.
     share: str = SHARE_PROJECT
     # Whether callers may send the x-nexus-cache request header.
     honor_headers: bool = True
@@ -97,7 +97,7 @@ class CacheConfig:
 
 
 def tenant_scope(key: KeyEntry, share: str) -> str:
-    """Return the scope inside which answers are shared for this key."""
+    """Return the scope inside which responses are shared for this key."""
     scope = f"org:{key.org_id}"
     if share == SHARE_ORG:
         return scope

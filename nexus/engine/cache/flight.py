@@ -1,8 +1,8 @@
 """In-flight request coalescing: identical concurrent requests share one upstream call.
 
 The first request for a key leads a Flight; later ones with the same key follow it
-and receive every canonical chunk the leader's answer produces, from the first one,
-as it arrives. Within one process the table below is enough. With Redis, a lock per
+and receive every canonical chunk of the leader's response, from the first one, as
+it arrives. Within one process the table below is enough. With Redis, a lock per
 key elects one leader across processes: the leader's process appends the chunks to a
 Redis stream and followers in other processes relay that stream into a local Flight.
 """
@@ -30,9 +30,9 @@ return 0
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a flight ended: complete (with the answer), failed or abandoned.
+    """How a flight ended: complete (with the response), failed or abandoned.
 
-    Abandoned means the leader stopped without an answer of its own making (its
+    Abandoned means the leader stopped without a response of its own making (its
     caller went away, or another process's leader went silent), so followers that
     have received nothing yet may start a new flight.
     """
@@ -138,7 +138,7 @@ class FlightTable:
         """Return True if this process leads the flight across processes.
 
         Without Redis, or when Redis fails, the local leader leads. Otherwise, if
-        another process holds the key, the flight turns into a relay of that
+        another process has the lock of the key, the flight turns into a relay of that
         process's stream and the caller becomes one of its followers.
         """
         if self.relay is None:
@@ -167,11 +167,11 @@ class FlightTable:
 class RedisFlightRelay:
     """Elect one leader per key across processes and carry its chunks over Redis.
 
-    The leader holds `nexus:cache:flight:<key>` (value: the flight id) and appends
-    entries to the stream `nexus:cache:flight-stream:<flight id>`: `c` for a chunk,
-    `h` for a heartbeat while the upstream call is silent, and `e` (with the answer
-    in `a`) at the end. A follower that sees no entry for `idle` seconds treats the
-    flight as abandoned.
+    The leader sets `nexus:cache:flight:<key>` (value: the flight id and the
+    leader's request id) and appends entries to the stream
+    `nexus:cache:flight-stream:<flight id>`: `c` for a chunk, `h` for a heartbeat
+    while the upstream call is silent, and `e` (with the response in `a`) at the end.
+    A follower that reads no entry for `idle` seconds treats the flight as abandoned.
     """
 
     def __init__(
@@ -198,7 +198,11 @@ class RedisFlightRelay:
         lock = LOCK_PREFIX + flight.key
         try:
             holder = await self.client.set(
-                lock, flight.id, nx=True, px=int(self.idle * 1000), get=True
+                lock,
+                f"{flight.id} {flight.leader_request_id}",
+                nx=True,
+                px=int(self.idle * 1000),
+                get=True,
             )
         except (RedisError, OSError) as exc:
             logger.warning("flight lock unavailable, leading locally: %s", exc)
@@ -207,7 +211,8 @@ class RedisFlightRelay:
             self._spawn(self._publish(flight, lock))
             return True
         flight.relayed = True
-        self._spawn(self._follow(flight, holder.decode(), forget))
+        flight_id, _, flight.leader_request_id = holder.decode().partition(" ")
+        self._spawn(self._follow(flight, flight_id, forget))
         return False
 
     def _spawn(self, work) -> None:
@@ -217,6 +222,7 @@ class RedisFlightRelay:
 
     async def _publish(self, flight: Flight, lock: str) -> None:
         stream = STREAM_PREFIX + flight.id
+        holder = f"{flight.id} {flight.leader_request_id}"
         sent = 0
         try:
             while True:
@@ -237,7 +243,7 @@ class RedisFlightRelay:
                 pipe.pexpire(lock, int(self.idle * 1000))
                 await pipe.execute()
                 if outcome is not None:
-                    await self.client.eval(_RELEASE, 1, lock, flight.id)
+                    await self.client.eval(_RELEASE, 1, lock, holder)
                     return
         except (RedisError, OSError) as exc:
             logger.warning("flight %s stopped publishing: %s", flight.id, exc)

@@ -1,4 +1,4 @@
-"""Answers served from a flight: the follower's chunk source and the shared error."""
+"""Responses served from a flight: the follower's chunk source and the shared error."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,7 +34,7 @@ class CoalescedUpstreamError(NexusError):
 
 
 def flight_answer(flight: Flight) -> CachedResponse | None:
-    """Return the complete answer of a finished flight, or None."""
+    """Return the complete response of a finished flight, or None."""
     outcome = flight.outcome
     if outcome is None or outcome.status != "complete" or outcome.answer is None:
         return None
@@ -44,8 +44,8 @@ def flight_answer(flight: Flight) -> CachedResponse | None:
 class FlightStream(ChunkSource):
     """A follower's view of a flight: every chunk from the first, as it arrives.
 
-    When the leader answered without
-    streaming, the complete answer is replayed as chunks at the end.
+    When the leader's response was not
+    streamed, the complete response is replayed as chunks at the end.
     """
 
     def __init__(self, flight: Flight, wait_seconds: float) -> None:

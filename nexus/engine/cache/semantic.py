@@ -1,8 +1,8 @@
 """The semantic layer: embed the prompt, search its scope, store new answers.
 
 Each configured index gets one SemanticIndex with its embedder, backend and circuit
-breaker. Embedding or index failures and time-outs count against the breaker; while
-it is open the semantic layer is skipped and requests go on to the upstream call.
+breaker. Embedding or index failures and time-outs count against the breaker. While it is
+open, the semantic layer is skipped and requests go on to the upstream call.
 """
 
 import asyncio
@@ -31,7 +31,7 @@ FAILURES = (EmbeddingError, VectorIndexError, TimeoutError, OSError)
 
 @dataclass
 class Lookup:
-    """What one semantic lookup found, and what a later store needs."""
+    """The result of one semantic lookup, with what a later store needs."""
 
     # "hit", "miss" or "skipped"
     outcome: str
@@ -65,7 +65,7 @@ class SemanticIndex:
         self.breaker.cool_down = settings.breaker_cool_down
 
     def ready(self) -> bool:
-        """Return whether the embedder can answer now; start loading it if not."""
+        """Return whether the embedder is loaded; start loading it if not."""
         if not isinstance(self.embedder, LocalEmbedder) or self.embedder.model:
             return True
         if self.warming is None or self.warming.done():
@@ -119,7 +119,7 @@ class SemanticIndex:
         return spec
 
     async def store(self, spec: IndexSpec, entry: VectorEntry) -> None:
-        """Add the entry; a failure is logged and counted, never raised."""
+        """Add the entry; embedding and index failures are logged and counted."""
         try:
             async with asyncio.timeout(self.settings.timeout_seconds * 5):
                 await self.backend.add(spec, entry)

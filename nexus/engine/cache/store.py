@@ -1,4 +1,4 @@
-"""Where exact-cache answers live: Redis when configured, process memory otherwise."""
+"""Exact-cache stores: Redis when configured, process memory otherwise."""
 
 import logging
 import time
