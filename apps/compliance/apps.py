@@ -17,11 +17,16 @@ class ComplianceConfig(AppConfig):
         from apps.gateway.changes import watch_models
         from apps.gateway.pipeline import register_stage
         from apps.gateway.snapshot_builder import EXTENSION_BUILDERS
+        from apps.iam.resources import REGISTRY, ResourceType
         from nexus.celery import app
 
         EXTENSION_BUILDERS["controls"] = build_controls_config
         register_stage("controls", ControlsStage)
         watch_models([KillSwitch, PassthroughFlag, ComplianceSettings, SiemDestination])
+        REGISTRY[KillSwitch] = ResourceType("compliance", "kill_switch", "organization")
+        REGISTRY[PassthroughFlag] = ResourceType(
+            "compliance", "passthrough", "organization"
+        )
         app.conf.beat_schedule = {
             **(app.conf.beat_schedule or {}),
             "compliance-forward-siem": {

@@ -58,7 +58,16 @@ class KillSwitch(models.Model):
         return f"kill switch for {target}"
 
     def clean(self) -> None:
-        _check_scope(self, {SCOPE_ORG: "organization", SCOPE_KEY: "key"})
+        if self.scope == SCOPE_KEY and self.key_id is not None:
+            # A key switch belongs to the key's organization, so that organization's
+            # administrators see and release it.
+            if self.organization_id not in (None, self.key.organization_id):
+                raise ValidationError(
+                    {"key": "The key belongs to another organization."}
+                )
+            self.organization_id = self.key.organization_id
+        else:
+            _check_scope(self, {SCOPE_ORG: "organization", SCOPE_KEY: "key"})
         if not self.reason.strip():
             raise ValidationError({"reason": "A written reason is required."})
 

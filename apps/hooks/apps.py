@@ -12,7 +12,9 @@ class HooksConfig(AppConfig):
         from apps.hooks.models import AllowedWebhookHost, Hook, RuleList
         from apps.hooks.snapshot import build_hooks_config
         from apps.hooks.stage import HooksStage
+        from apps.iam.resources import REGISTRY, ResourceType
 
         EXTENSION_BUILDERS["hooks"] = build_hooks_config
         register_stage("hooks", HooksStage)
         watch_models([Hook, RuleList, AllowedWebhookHost])
+        REGISTRY[Hook] = ResourceType("hooks", "hook", "organization")

@@ -63,3 +63,10 @@ def run_policy_test(
         error=outcome.error.message if outcome.error else "",
         tags=sorted(outcome.tags),
     )
+
+
+def save_hook(hook: Hook) -> Hook:
+    """Validate the hook's kind, stage and options, then save it."""
+    hook.full_clean()
+    hook.save()
+    return hook

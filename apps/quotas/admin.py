@@ -67,7 +67,10 @@ class QuotaAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    ", ".join(f"{k}={v}" for k, v in usage.dimensions.items()) or "all",
+                    ", ".join(
+                        f"{name}={value}" for name, value in usage.dimensions.items()
+                    )
+                    or "all",
                     format_amount(unit, usage.used),
                     "-"
                     if usage.remaining is None

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # Seconds past the upstream timeout after which an unsettled reservation is
 # released: its gateway process is assumed dead.
 RESERVATION_MARGIN_SECONDS = 60
-# Longest wait for pending audit events before counters are rebuilt after an outage.
+# Maximum wait for pending audit events before counters are rebuilt after an outage.
 AUDIT_FLUSH_SECONDS = 10.0
 
 

@@ -304,8 +304,8 @@ class QuotaAlert(models.Model):
 class UsageRollup(models.Model):
     """Usage of one hour per organization, project, key, provider and model.
 
-    Project and key ids are plain integers (0 for none) so the unique key also holds
-    for traffic without a project, and rows outlive what they name.
+    Project and key ids are plain integers (0 for none), so the unique constraint also
+    applies to traffic without a project, and rows outlive what they name.
     """
 
     hour = models.DateTimeField()

@@ -168,7 +168,7 @@ def alert_payload(alert: QuotaAlert) -> dict[str, Any]:
 
 
 def rollup_usage(start: datetime, end: datetime) -> int:
-    """Recompute the hourly roll-ups of [start, end) from audit events; return rows.
+    """Recompute the hourly roll-ups of [start, end) from audit events; return the count.
 
     Hours are recomputed whole and stored by upsert, so running twice, or
     concurrently, gives the same rows.

@@ -19,7 +19,7 @@ def build_quota_config() -> QuotaConfig:
     """Read enabled quotas, organization settings and stored usage into a QuotaConfig.
 
     Stored usage (the seeds) is summed from the audit log for each quota's current
-    window; the stage seeds a counter with it only when the counter store lacks that
+    window. The stage seeds a counter with it only when the counter store lacks that
     counter, for example after a restart of the embedded default or of Redis.
     """
     now = time.time()

@@ -186,6 +186,45 @@ try:
     NEXUS_CACHE_MEMORY_MAX_ENTRIES = env.int(
         "NEXUS_CACHE_MEMORY_MAX_ENTRIES", 10_000, minimum=1
     )
+
+    # OpenID Connect single sign-on (mozilla-django-oidc): on when OIDC_RP_CLIENT_ID
+    # is set; the code flow always uses PKCE (S256), state and nonce
+    OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env.secret("OIDC_RP_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT")
+    OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", "openid email profile")
+    OIDC_TOKEN_USE_BASIC_AUTH = env.bool("OIDC_TOKEN_USE_BASIC_AUTH", False)
+    OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", 10.0, minimum=0.1)
+    OIDC_USE_NONCE = True
+    OIDC_USE_PKCE = True
+    OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+    NEXUS_OIDC_ISSUER = env.str("NEXUS_OIDC_ISSUER")
+    NEXUS_OIDC_GROUPS_CLAIM = env.str("NEXUS_OIDC_GROUPS_CLAIM", "groups")
+    NEXUS_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+    _oidc_missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_JWKS_ENDPOINT",
+            "NEXUS_OIDC_ISSUER",
+        )
+        if not globals()[name]
+    ]
+    if NEXUS_OIDC_ENABLED and _oidc_missing:
+        raise EnvError(
+            f"OIDC_RP_CLIENT_ID is set, so single sign-on also needs "
+            f"{', '.join(_oidc_missing)}."
+        )
+
+    # SCIM 2.0 provisioning: the largest page a list or search returns
+    NEXUS_SCIM_MAX_RESULTS = env.int("NEXUS_SCIM_MAX_RESULTS", 200, minimum=1)
 except EnvError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -213,6 +252,8 @@ INSTALLED_APPS = [
     "apps.compliance",
     "apps.routing",
     "apps.cache",
+    "apps.sso",
+    "apps.scim",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +264,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# Password logins, then OpenID Connect logins (apps.sso)
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "apps.sso.backends.OidcBackend",
 ]
 
 ROOT_URLCONF = "nexus.urls"
@@ -284,6 +331,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# SCIM 2.0 (django-scim2): Nexus models, adapters and per-organization bearer tokens
+SCIM_SERVICE_PROVIDER = {
+    "USER_MODEL_GETTER": "apps.scim.models.get_scim_user_model",
+    "USER_ADAPTER": "apps.scim.adapters.ScimUserAdapter",
+    "GROUP_MODEL": "apps.scim.models.ScimGroup",
+    "GROUP_ADAPTER": "apps.scim.adapters.ScimGroupAdapter",
+    "USER_FILTER_PARSER": "apps.scim.filters.UserFilterQuery",
+    "GROUP_FILTER_PARSER": "apps.scim.filters.GroupFilterQuery",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "apps.scim.schemas.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "apps.scim.scoping.base_location",
+    "GET_EXTRA_MODEL_FILTER_KWARGS_GETTER": "apps.scim.scoping.organization_filter",
+    "AUTH_CHECK_MIDDLEWARE": "apps.scim.auth.ScimTokenMiddleware",
+    "SCHEMAS_GETTER": "apps.scim.schemas.all_schemas",
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A per-organization SCIM token sent as Authorization: Bearer.",
+            "primary": True,
+        }
+    ],
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="nexus-scim"',
 }
 
 LOGGING = {

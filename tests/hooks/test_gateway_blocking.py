@@ -217,3 +217,45 @@ def test_fail_open_hook_lets_request_through_and_is_audited(
     assert event.details["hooks"]["unscanned"] is True
     assert records[0].outcome == f"{failure}_fail_open"
     assert records[0].decision == "approve"
+
+
+@pytest.mark.parametrize("route", ["chat", "claude"])
+def test_block_in_tool_result_and_arguments(
+    oai, setup, codewords, fake_provider, route
+):
+    tool_call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": '{"q": "status"}'},
+    }
+    messages = [
+        {"role": "user", "content": "look it up"},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Project Falcon is late"},
+    ]
+    in_arguments = [
+        {"role": "user", "content": "look it up"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    **tool_call,
+                    "function": {
+                        "name": "lookup",
+                        "arguments": '{"q": "project falcon"}',
+                    },
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "nothing"},
+    ]
+    before = len(fake_provider.requests)
+
+    for conversation in (messages, in_arguments):
+        with pytest.raises(openai.BadRequestError):
+            oai.chat.completions.create(
+                model=getattr(setup, route), messages=conversation
+            )
+
+    assert len(fake_provider.requests) == before

@@ -77,7 +77,7 @@ def counter_key(quota, now: float | None = None, **values) -> tuple[str, int]:
 
 
 def counter_value(server, quota, now: float | None = None, **values) -> int:
-    """Return a counter's usage as the server's own counter store holds it."""
+    """Return a counter's usage read from the server's own counter store."""
     key, oldest = counter_key(quota, now, **values)
     return server.run(quota_stage(server).backend.usage(key, oldest))
 

@@ -81,7 +81,7 @@ def check_burst(responses, rows, setup) -> int:
     return spend
 
 
-def test_burst_on_one_gateway_stays_within_hard_limit(burst_setup):
+def test_burst_on_one_gateway_stays_within_limit(burst_setup):
     setup = burst_setup
     setup.refresh()
 
@@ -94,7 +94,7 @@ def test_burst_on_one_gateway_stays_within_hard_limit(burst_setup):
 
 
 @pytest.mark.shared_servers
-def test_burst_on_two_gateway_processes_stays_within_hard_limit(burst_setup):
+def test_burst_on_two_processes_stays_within_limit(burst_setup):
     setup = burst_setup
     first, second = GatewayProcess(), GatewayProcess()
     try:

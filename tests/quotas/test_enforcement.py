@@ -91,7 +91,7 @@ def test_sliding_quota_retries_when_usage_drains(quota_setup):
     assert response.headers["x-ratelimit-limit-key-requests"] == "2"
 
 
-def test_request_larger_than_limit_says_so_without_retry_after(quota_setup):
+def test_oversized_request_gets_no_retry_after(quota_setup):
     make_quota(quota_setup.org, unit="tokens", window="minute", hard_limit=50)
     quota_setup.refresh()
 

@@ -190,7 +190,7 @@ def test_outage_is_logged_once_per_period(
     assert len(summaries) <= 1
 
 
-def test_settlements_during_outage_are_kept_when_redis_keeps_data(
+def test_outage_settlements_replay_onto_kept_counters(
     quota_setup, outage_stage, private_redis
 ):
     quota = make_quota(quota_setup.org, unit="tokens", hard_limit=10_000)

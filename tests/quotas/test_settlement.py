@@ -1,4 +1,4 @@
-"""Every request settles to what it used: full answers, cut-off streams, errors, hang-ups."""
+"""Each request settles to what it used: complete, cut off, failed or hung up."""
 
 import asyncio
 import time

@@ -270,6 +270,8 @@ class ResidencyHook(Hook):
         return None
 
     def check(self, context: HookContext, segments: Sequence[Segment]) -> Verdict:
+        # NOTE: the region is the first planned target's; a fallback target in
+        # another region is not checked here.
         level = classification_of(context.tags) or self.config["unclassified"]
         patterns = self.allowed(level)
         if patterns is None:

@@ -6,8 +6,8 @@ counter of a request against its hard limit and, only when all fit, adds the
 estimate to each and records the reservation in the organization's ledger, all in
 one atomic step. `settle` takes the reservation out of the ledger and moves each
 counter to the actual amount, and reports soft limits crossed for the first time in
-the window. Reservations that nobody settles (the gateway died mid-request) are
-released when they fall due, by the next reservation of the same organization.
+the window. A reservation left unsettled (its gateway died mid-request) is released
+when it falls due, by the next reservation of the same organization.
 
 A counter that does not exist yet is first seeded with the usage the database
 holds for it, so a restarted or emptied store neither loses nor doubles spend.
@@ -59,7 +59,7 @@ class ReserveCounter:
 
 @dataclass(frozen=True)
 class ReserveOutcome:
-    """The result of a reservation; `used` holds each counter's usage before it."""
+    """The result of a reservation, with each counter's usage before it in `used`."""
 
     admitted: bool
     used: list[int]
@@ -83,7 +83,7 @@ class SettleCounter:
     reserved: int
     actual: int
     soft: int | None = None
-    # Marks the soft-limit crossing of one window instance; set at most once.
+    # Key that records the soft-limit crossing of one window instance.
     marker: str = ""
     marker_ttl: int = 0
     seed: tuple[tuple[int, int], ...] | None = None
@@ -99,7 +99,7 @@ class SettleOutcome:
 
 
 class QuotaBackend:
-    """Where quota counters live; implementations must make each call atomic."""
+    """The store of quota counters; implementations must make each call atomic."""
 
     name = "backend"
     # False while the store is known to be down; callers then skip it without I/O.
@@ -139,9 +139,9 @@ class QuotaBackend:
 def settle_delta(counter: SettleCounter, found: bool) -> tuple[int, int]:
     """Return (bucket, amount) to add for a settlement, amount 0 for nothing.
 
-    With the reservation still open, the difference goes to the bucket that holds the
-    reservation, or, when that bucket has left the window, only an increase goes to
-    the current bucket. Without it (released when due, or lost with the store), the
+    With the reservation still open, the difference goes to the reservation's bucket.
+    When that bucket has left the window, only an increase goes to the current
+    bucket. Without it (released when due, or lost with the store), the
     whole actual amount goes to the current bucket.
     """
     if not found:

@@ -220,7 +220,7 @@ def produced_text(chunks: list[dict[str, Any]]) -> str:
 
 
 def result_text(body: dict[str, Any]) -> str:
-    """Return the text of a complete answer: content, reasoning and tool calls."""
+    """Return the text of a complete response: content, reasoning and tool calls."""
     parts: list[str] = []
     for choice in body.get("choices") or ():
         message = choice.get("message") if isinstance(choice, dict) else None

@@ -1,4 +1,4 @@
-"""How quota amounts, rejections and rate-limit headers read to callers."""
+"""Quota amounts, rejections and rate-limit headers as callers see them."""
 
 from decimal import Decimal
 from urllib.parse import quote

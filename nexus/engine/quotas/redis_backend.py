@@ -2,8 +2,8 @@
 
 When Redis cannot be reached the backend marks itself unavailable, so requests skip
 it without waiting on timeouts, and a background probe pings Redis every
-`retry_seconds`. Once Redis answers, `on_recovered` runs before the backend is used
-again.
+`retry_seconds`. Once a ping succeeds, the backend is available again and
+`on_recovered` runs.
 """
 
 import asyncio
@@ -63,8 +63,8 @@ class RedisBackend(QuotaBackend):
         pool_size: int = 64,
         on_recovered: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        # Requests beyond the pool size wait for a connection; each script call
-        # holds one for well under a millisecond. A wait of POOL_WAIT_SECONDS means
+        # Requests beyond the pool size wait for a connection, and each script call
+        # uses one for well under a millisecond. A wait of POOL_WAIT_SECONDS means
         # Redis is not keeping up, which counts as unavailable.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,

@@ -4,9 +4,9 @@
 -- KEYS[3..]: one counter per quota
 -- ARGV[1]: now, ARGV[2]: reservation id, ARGV[3]: due time, ARGV[4]: counter count,
 -- then per counter: bucket, oldest bucket, ttl, amount, hard limit (-1: none), seed,
--- floor. A counter whose amount does not fit reserves only what is left under its
--- hard limit, as long as that is more than its floor (the part the request needs for
--- certain, its prompt); otherwise the request is rejected.
+-- floor. The floor is the part the request needs for certain, its prompt. A counter
+-- whose amount does not fit reserves only what is left under its hard limit, as long
+-- as that is more than its floor. Otherwise the request is rejected.
 -- Ledger entries name counter keys that are not in KEYS; they carry the same
 -- {o<org>} hash tag, so in Redis Cluster they live in the same slot.
 -- Returns {admitted 1 or 0, rejected counter (1-based, 0: none), drain bucket,

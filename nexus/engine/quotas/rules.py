@@ -1,4 +1,4 @@
-"""Quota rules as the traffic plane sees them, and which counters a request hits.
+"""Quota rules as the traffic plane uses them, and which counters a request hits.
 
 A rule limits one unit (tokens, USD or requests) over one window. Its axis says how
 the rule's usage is split into counters: an "organization" rule keeps one counter
@@ -10,6 +10,7 @@ or nano-USD (10**-9 USD).
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from nexus.engine.quotas.windows import Slot, Window
@@ -43,7 +44,7 @@ class Unit(StrEnum):
 
 @dataclass(frozen=True)
 class Subject:
-    """What one request is charged to."""
+    """The organization, key, project, connection and model of one request."""
 
     org_id: int
     key_id: int
@@ -110,16 +111,22 @@ class QuotaRule:
 
     def counter_base(self, values: dict[str, str]) -> str:
         """Return the counter key without its slot suffix."""
-        dims = ",".join(
-            f"{name}={quote(values[name], safe='')}" for name in self.dimensions
-        )
-        return (
+        prefix = (
             f"{KEY_PREFIX}:{{o{self.org_id}}}:{self.uid}:"
-            f"{self.unit.value}.{self.window.code}:{dims or 'all'}"
+            f"{self.unit.value}.{self.window.code}"
         )
+        pairs = tuple((name, values[name]) for name in self.dimensions)
+        return f"{prefix}:{_dimension_text(pairs)}"
 
     def counter_key(self, values: dict[str, str], slot: Slot) -> str:
         return f"{self.counter_base(values)}:{slot.suffix}"
+
+
+@lru_cache(maxsize=65_536)
+def _dimension_text(pairs: tuple[tuple[str, str], ...]) -> str:
+    if not pairs:
+        return "all"
+    return ",".join(f"{name}={quote(value, safe='')}" for name, value in pairs)
 
 
 def parse_counter_key(key: str) -> dict[str, str]:
@@ -158,8 +165,8 @@ class QuotaConfig:
     rules: dict[int, tuple[QuotaRule, ...]] = field(default_factory=dict)
     policies: dict[int, OrgPolicy] = field(default_factory=dict)
     default_policy: OrgPolicy = OrgPolicy()
-    # Usage already stored in the database per counter key, as (bucket, amount)
-    # pairs; a counter is seeded with it only when the store has no such counter.
+    # Usage the database already holds per counter key, as (bucket, amount) pairs.
+    # A counter is seeded with it only when the store has no such counter.
     seeds: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     def policy(self, org_id: int) -> OrgPolicy:

@@ -1,10 +1,10 @@
 -- Settle one reservation: close it in the ledger and move each counter.
--- KEYS[1]: the organization's ledger, KEYS[2]: its due times,
--- KEYS[3..2+n]: counters, KEYS[3+n..2+2n]: soft-limit markers of the window instance
--- ARGV[1]: reservation id, ARGV[2]: counter count, then per counter: bucket and
--- amount to add while the reservation is open, bucket and amount to add when it is
--- gone (released when due, or lost), oldest bucket, ttl, soft limit (-1: none),
--- marker ttl, seed.
+-- KEYS[1] is the organization's ledger and KEYS[2] its due times.
+-- KEYS[3..2+n] are the counters, KEYS[3+n..2+2n] their soft-limit markers.
+-- ARGV[1] is the reservation id and ARGV[2] the counter count. Per counter follow:
+-- the bucket and amount to add while the reservation is open, the bucket and amount
+-- to add when it is gone (released when due, or lost), the oldest bucket, the ttl,
+-- the soft limit (-1: none), the marker ttl and the seed.
 -- Returns {reservation found 1 or 0, per counter: usage at a first soft crossing or -1}.
 
 local count = tonumber(ARGV[2])

@@ -1,9 +1,9 @@
 """The quota stage: reserve an estimate before the upstream call, settle after it.
 
-on_request finds the rules that count the request, estimates its cost (prompt tokens
-with a tokenizer, plus max_tokens or the organization's default for the output) and
-reserves it on every counter in one backend call; a counter over its hard limit
-rejects the request with 429. on_complete settles every counter to what the request
+on_request finds the rules that count the request and estimates its cost: prompt
+tokens with a tokenizer, plus max_tokens or the organization's default for the
+output. It reserves that on every counter in one backend call, and a counter over
+its hard limit rejects the request with 429. on_complete settles every counter to what the request
 actually used: provider-reported usage, or an estimate from the text produced when a
 provider reported none; a request that failed before any output is charged nothing.
 """
@@ -81,7 +81,7 @@ class SoftLimitCrossing:
 
 @dataclass
 class QuotaState:
-    """What the stage keeps about one request between on_request and on_complete."""
+    """Per-request state of the stage between on_request and on_complete."""
 
     org_id: int
     policy: OrgPolicy
@@ -89,7 +89,7 @@ class QuotaState:
     charges: list[Charge]
     prompt_tokens: int = 0
     output_tokens: int = 0
-    # Whether the caller capped the output (max_tokens); without a cap the output
+    # Whether the caller capped the output with max_tokens. Without a cap, the output
     # estimate is a default that may shrink to what is left under a hard limit.
     output_capped: bool = True
     # The reservation is in the store and must be settled.
@@ -336,7 +336,7 @@ class QuotaStage(Stage):
     def _final_charges(
         self, call: Call, state: QuotaState, now: float
     ) -> list[tuple[Charge, bool]]:
-        """Return the counters to settle, each with whether the answer counts there.
+        """Return the counters to settle, each with whether the request counts there.
 
         After a failover to another model or connection, counters of the planned
         target that the serving target does not share give back their reservation,
@@ -360,7 +360,7 @@ class QuotaStage(Stage):
         """Estimate usage the provider did not report; return whether it did so.
 
         A request with no output (it failed before the first byte) keeps zero usage.
-        For an answer cut off early, the output is at least the tokens of the text
+        For a response cut off early, the output is at least the tokens of the text
         produced, because some providers report output only when a stream ends.
         """
         usage = call.usage
@@ -502,12 +502,14 @@ class QuotaStage(Stage):
                     logger.exception("quota recovery step failed; seeds may be stale")
             self.known.clear()
             keys = {c.key for _, _, counters in self.deferred for c in counters}
-            kept = await self.backend.existing(sorted(keys))
+            present = await self.backend.existing(sorted(keys))
             index = 0
             while self.deferred:
                 org_id, request_id, counters = self.deferred[0]
                 replay = [
-                    self._replayed(counter, index < covered and counter.key not in kept)
+                    self._replayed(
+                        counter, index < covered and counter.key not in present
+                    )
                     for counter in counters
                 ]
                 await self.backend.settle(org_id, request_id, replay, self.clock())
@@ -558,6 +560,9 @@ def charge_for(rule: QuotaRule, subject: Subject, now: float) -> Charge:
 
 
 def _produced_text(call: Call) -> str:
+    # TODO: streams passed through in the provider's own format (Anthropic to
+    # Anthropic) keep no chunks, so a cut-off one is charged only the output tokens
+    # its provider reported before the cut.
     chunks = call.state.get("chunks")
     if isinstance(chunks, list):
         return estimate.produced_text(chunks)

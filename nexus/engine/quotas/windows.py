@@ -10,6 +10,7 @@ each period starts at local midnight in the window's time zone.
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 SLIDING_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -36,7 +37,7 @@ class WindowError(ValueError):
 
 @dataclass(frozen=True)
 class Slot:
-    """Where one request is counted in a window at one moment.
+    """The bucket one request is counted in at one moment, and the window around it.
 
     `bucket` is the bucket the request is charged to, and buckets older than `oldest`
     no longer count. `instance` numbers the window instance, which makes soft-limit
@@ -69,8 +70,8 @@ class Window:
         if self.sliding:
             if self.size < 1 or self.seconds > MAX_SLIDING_SECONDS:
                 raise WindowError(
-                    f"A sliding window spans 1 s to {MAX_SLIDING_SECONDS // 86400} days, "
-                    f"got {self.size} x {self.name}."
+                    "A sliding window must be 1 minute to "
+                    f"{MAX_SLIDING_SECONDS // 86400} days long, got {self.size} x {self.name}."
                 )
         elif self.size != 1:
             raise WindowError(f"A calendar window has size 1, got {self.size}.")
@@ -86,12 +87,12 @@ class Window:
     def sliding(self) -> bool:
         return self.name in SLIDING_SECONDS
 
-    @property
+    @cached_property
     def seconds(self) -> int:
         """Return the length of a sliding window in seconds."""
         return SLIDING_SECONDS.get(self.name, 0) * self.size
 
-    @property
+    @cached_property
     def bucket_seconds(self) -> int:
         """Return the smallest bucket size that keeps the window within MAX_BUCKETS."""
         for size in BUCKET_SECONDS:
@@ -99,11 +100,11 @@ class Window:
                 return size
         return BUCKET_SECONDS[-1]
 
-    @property
+    @cached_property
     def buckets(self) -> int:
         return math.ceil(self.seconds / self.bucket_seconds)
 
-    @property
+    @cached_property
     def code(self) -> str:
         """Return a short stable id of the window's shape, used in counter keys."""
         if self.sliding:
@@ -113,7 +114,7 @@ class Window:
         ]
 
     def label(self) -> str:
-        """Return the window in words, for messages: "1 hour", "calendar month"."""
+        """Return the window in words, for messages: "sliding 1 hour", "calendar month"."""
         if self.sliding:
             unit = self.name if self.size == 1 else f"{self.name}s"
             return f"sliding {self.size} {unit}"
