@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.iam.models import GroupRole, Membership, Policy, ResourceTags, UserTags
 from apps.iam.roles import ORG_OWNER
@@ -47,11 +47,15 @@ def list_member_organizations(user: AbstractBaseUser) -> QuerySet[Organization]:
     """Return the organizations where the user holds at least one role."""
     if not user.is_authenticated:
         return Organization.objects.none()
-    direct = Membership.objects.filter(user=user).values("organization_id")
-    via_group = GroupRole.objects.filter(group__members=user).values(
-        "group__organization_id"
+    # Two IN subqueries instead of a UNION: SQLite rejects the ORDER BY that the
+    # models' default ordering puts into each part of a compound statement.
+    direct = Membership.objects.filter(user=user).order_by().values("organization_id")
+    via_group = (
+        GroupRole.objects.filter(group__members=user)
+        .order_by()
+        .values("group__organization_id")
     )
-    return Organization.objects.filter(pk__in=direct.union(via_group))
+    return Organization.objects.filter(Q(pk__in=direct) | Q(pk__in=via_group))
 
 
 def list_group_ids(user: AbstractBaseUser, organization: Organization) -> set[int]:
