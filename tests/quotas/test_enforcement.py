@@ -56,6 +56,9 @@ def test_usage_counts_until_hard_limit_then_rejects(quota_setup):
 
     for _ in range(25):
         statuses.append(quota_setup.chat(max_tokens=3).status_code)
+        # Settlement runs after the response; wait for it so each request sees the
+        # previous one settled rather than still reserved.
+        quota_setup.gateway.flush_audit()
 
     charged = counter_value(quota_setup.gateway, quota, key=quota_setup.key_row.pk)
     audited = sum(r.input_tokens + r.output_tokens for r in quota_setup.audit_rows())

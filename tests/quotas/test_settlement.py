@@ -253,6 +253,9 @@ def test_three_stream_variants_use_33_of_1000_tokens(fake_provider, gateway, db_
             headers={"authorization": f"Bearer {setup.key}"},
         )
         streams.append(response.content.decode())
+        # Without max_tokens a request reserves all that is left of the 1000 tokens
+        # until it settles, which happens just after its response ends.
+        gateway.flush_audit()
 
     rows = setup.audit_rows()
     [usage] = list_quota_usage(quota)
@@ -265,3 +268,26 @@ def test_three_stream_variants_use_33_of_1000_tokens(fake_provider, gateway, db_
     assert usage.used == 33
     assert usage.remaining == 967
     setup.client.close()
+
+
+def test_embeddings_request_is_charged_its_input(fake_provider, gateway, db_rows):
+    from tests.support.factories import make_connection, make_model, make_tenant
+
+    connection = make_connection("openai", fake_provider.openai_base)
+    model = make_model(
+        connection, "text-embedding-3-small", kind="embeddings", input_price="0.02"
+    )
+    tenant = make_tenant()
+    quota = make_quota(tenant.org, unit="tokens", hard_limit=1000)
+    gateway.refresh()
+
+    response = httpx.post(
+        f"{gateway.url}/v1/embeddings",
+        json={"model": model.name, "input": ["one two three", "four five"]},
+        headers={"authorization": f"Bearer {tenant.key}"},
+        timeout=30,
+    )
+    gateway.flush_audit()
+
+    assert response.status_code == 200
+    assert counter_value(gateway, quota, key=tenant.key_row.pk) == 5

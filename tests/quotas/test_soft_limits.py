@@ -19,14 +19,25 @@ def alerts_of(quota) -> list[QuotaAlert]:
     return list(QuotaAlert.objects.filter(quota=quota).order_by("window_start"))
 
 
-def wait_for_alert_status(quota, status: str, limit: float = 30.0) -> list[QuotaAlert]:
+def wait_for_alert_status(
+    quota, status: str, count: int = 1, limit: float = 30.0
+) -> list[QuotaAlert]:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         alerts = alerts_of(quota)
-        if alerts and all(alert.status == status for alert in alerts):
+        if len(alerts) >= count and all(alert.status == status for alert in alerts):
             return alerts
         time.sleep(0.2)
-    raise AssertionError(f"no alert reached status {status} within {limit} s")
+    raise AssertionError(
+        f"{count} alerts did not reach status {status} within {limit} s"
+    )
+
+
+def settled_chat(setup) -> int:
+    """Send one request and wait until it is settled, so usage excludes reservations."""
+    status = setup.chat(max_tokens=3).status_code
+    setup.gateway.flush_audit()
+    return status
 
 
 def test_soft_limit_fires_exactly_one_alert_per_window(
@@ -38,17 +49,17 @@ def test_soft_limit_fires_exactly_one_alert_per_window(
     )
     quota_setup.refresh()
 
-    first_day = [quota_setup.chat(max_tokens=3).status_code for _ in range(5)]
+    first_day = [settled_chat(quota_setup) for _ in range(5)]
     bodies = webhook.wait_for(1)
     time.sleep(0.5)
     after_first_day = list(webhook.bodies)
     stage = quota_stage(quota_setup.gateway)
     monkeypatch.setattr(stage, "clock", lambda: time.time() + 86400)
-    next_day = [quota_setup.chat(max_tokens=3).status_code for _ in range(3)]
+    next_day = [settled_chat(quota_setup) for _ in range(3)]
     webhook.wait_for(2)
+    alerts = wait_for_alert_status(quota, QuotaAlert.DELIVERED, count=2)
     time.sleep(0.5)
 
-    alerts = alerts_of(quota)
     rows = quota_setup.audit_rows()
     assert first_day == [200] * 5
     assert next_day == [200] * 3

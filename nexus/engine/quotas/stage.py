@@ -208,6 +208,10 @@ class QuotaStage(Stage):
             return
         if not (state.reserved or state.outage):
             return
+        if self.recovering:
+            # Settling now could land before the counter's rebuild; this request's
+            # audit event is stored only after on_complete, so it is not in the seed.
+            await self.rebuilt.wait()
         estimated = await self._fill_usage(call, request, state)
         actual = {
             Unit.TOKENS: call.usage.input_tokens + call.usage.output_tokens,
@@ -230,10 +234,6 @@ class QuotaStage(Stage):
         details["charged"] = {unit.value: amount for unit, amount in actual.items()}
         details["estimated"] = estimated
 
-        if self.recovering:
-            # Settling now could land before the counter's rebuild; this request's
-            # audit event is stored only after on_complete, so it is not in the seed.
-            await self.rebuilt.wait()
         try:
             outcome = await asyncio.shield(
                 self.backend.settle(state.org_id, call.request_id, counters, now)
