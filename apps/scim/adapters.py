@@ -46,7 +46,7 @@ def scim_errors() -> Iterator[None]:
 
 
 class _AdapterMixin:
-    """What the user and group adapters share: projection, context and errors."""
+    """Projection, access context and error handling shared by both adapters."""
 
     id_field = "scim_id"
 
@@ -163,4 +163,3 @@ class ScimGroupAdapter(_AdapterMixin, SCIMGroup):
     @classmethod
     def resource_type_dict(cls, request: HttpRequest | None = None) -> dict[str, Any]:
         return resource_type(request, "Group", "/Groups", GROUP_SCHEMA)
-

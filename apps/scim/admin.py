@@ -77,9 +77,8 @@ class ScimTokenAdmin(PlatformAdminMixin, admin.ModelAdmin):
             "plaintext": plaintext,
             "opts": self.model._meta,
         }
-        response = TemplateResponse(request, "admin/scim/token_created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        # Admin views send no-store, so the page is not cached either.
+        return TemplateResponse(request, "admin/scim/token_created.html", context)
 
     @admin.action(description="Revoke selected tokens")
     def revoke_selected(self, request: HttpRequest, queryset) -> HttpResponse | None:

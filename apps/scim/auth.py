@@ -16,14 +16,14 @@ logger = logging.getLogger(__name__)
 TOKEN_ATTRIBUTE = "scim_token"
 
 
-def error_response(status: int, detail: str, scim_type: str | None = None) -> HttpResponse:
+def error_response(
+    status: int, detail: str, scim_type: str | None = None
+) -> HttpResponse:
     """Return a SCIM error response (RFC 7644, section 3.12)."""
     body = {"schemas": [SchemaURI.ERROR], "status": str(status), "detail": detail}
     if scim_type:
         body["scimType"] = scim_type
-    return HttpResponse(
-        json.dumps(body), content_type=SCIM_CONTENT_TYPE, status=status
-    )
+    return HttpResponse(json.dumps(body), content_type=SCIM_CONTENT_TYPE, status=status)
 
 
 class ScimTokenMiddleware(SCIMAuthCheckMiddleware):

@@ -60,6 +60,11 @@ def _normalize_single(attribute: Attribute, value: Any) -> Any:
         raise InvalidValueError(
             f'Attribute "{attribute.name}" takes a string, got {type(value).__name__}.'
         )
+    # PostgreSQL text columns cannot store NUL characters.
+    if "\x00" in value:
+        raise InvalidValueError(
+            f'Attribute "{attribute.name}" contains a NUL character.'
+        )
     return value
 
 
@@ -146,7 +151,9 @@ def project(
     return result
 
 
-def _paths(schema: ResourceSchema, names: Iterable[str]) -> list[tuple[str, str | None]]:
+def _paths(
+    schema: ResourceSchema, names: Iterable[str]
+) -> list[tuple[str, str | None]]:
     paths = []
     for raw in names:
         top_name, _, sub_name = strip_schema_urn(raw.strip(), schema).partition(".")

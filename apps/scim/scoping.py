@@ -1,8 +1,8 @@
 """Organization scoping and absolute locations for SCIM requests.
 
-The SCIM token middleware sets `request.scim_organization`; every query of the
+The SCIM token middleware sets `request.scim_organization`. Every query of the
 endpoint is limited to that organization, so one organization's provisioning client
-never sees or changes another's users and groups.
+cannot read or change another's users and groups.
 """
 
 from collections.abc import Callable
@@ -26,7 +26,9 @@ def organization_filter(
 ) -> Callable[..., dict[str, Any]]:
     """Return django-scim2's getter of extra filter arguments for model."""
 
-    def filter_kwargs(request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def filter_kwargs(
+        request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
         return {"organization_id": getattr(request, ORGANIZATION_ATTRIBUTE).pk}
 
     return filter_kwargs

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.models import Session
-from django.core.validators import EmailValidator, ValidationError
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,8 +24,7 @@ from apps.iam import nrn
 from apps.iam import services as iam
 from apps.iam.changelog import record_change
 from apps.iam.context import AccessContext
-from apps.iam.models import SOURCE_SCIM, AdminAuditLog, Group
-from apps.iam.selectors import list_member_organizations
+from apps.iam.models import SOURCE_SCIM, AdminAuditLog, Group, Membership
 from apps.keys.models import VirtualKey
 from apps.keys.services import revoke_key
 from apps.scim.documents import require_string
@@ -49,7 +49,7 @@ def provision_user(
     """Create the SCIM user of document, or adopt an unlinked Nexus user of that name.
 
     A Nexus user with the same username is adopted only when it is no superuser and
-    holds roles in no other organization; anything else is a uniqueness conflict.
+    has roles in no other organization. Anything else is a uniqueness conflict.
     """
     username = _username(document)
     user = get_user_model().objects.filter(username__iexact=username).first()
@@ -62,7 +62,9 @@ def provision_user(
     _store(scim_user, document)
     _audit(scim_user, "create", None, context)
     logger.info(
-        "SCIM user %s provisioned", scim_user.scim_id, extra={"tenant_id": organization.pk}
+        "SCIM user %s provisioned",
+        scim_user.scim_id,
+        extra={"tenant_id": organization.pk},
     )
     return scim_user
 
@@ -97,7 +99,9 @@ def delete_user(scim_user: ScimUser, *, context: AccessContext) -> None:
     for scim_group in ScimGroup.objects.filter(
         organization=scim_user.organization, group__members=user
     ).select_related("group"):
-        members = [member for member in scim_group.group.members.all() if member != user]
+        members = [
+            member for member in scim_group.group.members.all() if member != user
+        ]
         iam.set_group_members(scim_group.group, members)
     before = user_document(scim_user)
     _audit(scim_user, "delete", before, context)
@@ -108,9 +112,9 @@ def delete_user(scim_user: ScimUser, *, context: AccessContext) -> None:
 def deactivate_user(user: AbstractBaseUser) -> None:
     """Deactivate the user, end every session and revoke their personal keys.
 
-    Changing the password hash invalidates sessions in every session backend, since
-    Django checks a hash of it on each request; rows of database-backed sessions
-    are deleted as well. Repeat calls change nothing more.
+    Changing the password hash invalidates sessions in every session backend,
+    because Django compares a hash of it on each request. Rows of database-backed
+    sessions are deleted as well. Repeat calls change nothing more.
     """
     user.is_active = False
     user.set_unusable_password()
@@ -154,8 +158,9 @@ def _username(document: dict[str, Any]) -> str:
 def _adoptable(user: AbstractBaseUser, organization: Organization) -> bool:
     if user.is_superuser or hasattr(user, "scim_identity"):
         return False
-    other = list_member_organizations(user).exclude(pk=organization.pk)
-    return not other.exists()
+    elsewhere = Membership.objects.filter(user=user).exclude(organization=organization)
+    groups_elsewhere = user.iam_groups.exclude(organization=organization)
+    return not elsewhere.exists() and not groups_elsewhere.exists()
 
 
 def _store(scim_user: ScimUser, document: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from nexus.engine.keys import digest_key, display_prefix
 logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "nsc_"
-# last_used_at is written at most once per interval so reads do not turn into writes.
+# last_used_at is updated only when older than this, so most reads write nothing.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -62,7 +62,9 @@ def revoke_scim_token(token: ScimToken) -> None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         logger.info(
-            "SCIM token %s revoked", token.pk, extra={"tenant_id": token.organization_id}
+            "SCIM token %s revoked",
+            token.pk,
+            extra={"tenant_id": token.organization_id},
         )
 
 

@@ -2,7 +2,7 @@
 
 django-scim2 handles dispatch, bearer authentication (through the configured
 middleware), the request methods and error rendering. These subclasses add what
-RFC 7644 asks and the library leaves out: 404 error bodies, paging limits,
+RFC 7644 requires and the library leaves out: 404 error bodies, paging limits,
 the attributes and excludedAttributes parameters, search requests in the body,
 and filters compiled to database queries.
 """
@@ -78,7 +78,9 @@ class ScimResourceViewMixin(ScimViewMixin):
         try:
             UUID(str(self.kwargs.get(self.lookup_url_kwarg)))
         except ValueError:
-            raise exceptions.NotFoundError(self.kwargs.get(self.lookup_url_kwarg))
+            raise exceptions.NotFoundError(
+                self.kwargs.get(self.lookup_url_kwarg)
+            ) from None
         return super().get_object()
 
     def _page(self, request: HttpRequest, source: Any = None) -> tuple[int, int]:
@@ -104,6 +106,11 @@ class ScimResourceViewMixin(ScimViewMixin):
     def _search(
         self, request: HttpRequest, query: str, start: int, count: int
     ) -> HttpResponse:
+        if "\x00" in query:
+            raise exceptions.BadRequestError(
+                "Invalid filter: it contains a NUL character.",
+                scim_type="invalidFilter",
+            )
         try:
             rows = self.__class__.parser_getter().search(query, request)
         except (ValueError, SCIMParserError) as exc:
@@ -117,9 +124,7 @@ class ScimResourceViewMixin(ScimViewMixin):
     ) -> HttpResponse:
         total = rows.count()
         page = list(rows[start - 1 : start - 1 + count]) if count else []
-        resources = [
-            self.scim_adapter(row, request=request).to_dict() for row in page
-        ]
+        resources = [self.scim_adapter(row, request=request).to_dict() for row in page]
         return _json_response(_list_response(resources, total, start))
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -68,7 +68,9 @@ class PlatformAdminMixin:
         )
 
     def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        stored = type(obj)._default_manager.filter(pk=obj.pk).first() if change else None
+        stored = (
+            type(obj)._default_manager.filter(pk=obj.pk).first() if change else None
+        )
         before = snapshot(stored) if stored is not None else None
         with transaction.atomic():
             super().save_model(request, obj, form, change)
@@ -86,4 +88,3 @@ class PlatformAdminMixin:
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
-

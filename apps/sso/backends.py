@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 
 # Request attributes the callback view reads after authenticate() returns.
 CLAIMS_ATTRIBUTE = "nexus_oidc_claims"
-REFUSAL_ATTRIBUTE = "nexus_sso_refusal"
-REFUSED_INVALID_RESPONSE = "invalid_response"
+REJECTION_ATTRIBUTE = "nexus_sso_rejection"
+REJECTED_INVALID_RESPONSE = "invalid_response"
 
 
 class OidcBackend(OIDCAuthenticationBackend):
@@ -57,13 +57,13 @@ class OidcBackend(OIDCAuthenticationBackend):
         try:
             claims = merge_claims(payload, userinfo)
         except SuspiciousOperation:
-            setattr(self.request, REFUSAL_ATTRIBUTE, REFUSED_INVALID_RESPONSE)
+            setattr(self.request, REJECTION_ATTRIBUTE, REJECTED_INVALID_RESPONSE)
             raise
 
         result = sign_in(claims, groups_claim=settings.NEXUS_OIDC_GROUPS_CLAIM)
         setattr(self.request, CLAIMS_ATTRIBUTE, claims)
-        if result.refusal:
-            setattr(self.request, REFUSAL_ATTRIBUTE, result.refusal)
+        if result.rejection:
+            setattr(self.request, REJECTION_ATTRIBUTE, result.rejection)
         return result.user
 
     def get_user(self, user_id: int) -> AbstractBaseUser | None:

@@ -21,10 +21,10 @@ from apps.tenancy.models import Organization, Project
 
 logger = logging.getLogger(__name__)
 
-# Reasons a login is rejected; the refusal page explains each one.
-REFUSED_NO_ROLE = "no_role"
-REFUSED_INACTIVE = "inactive"
-REFUSED_CONFLICT = "identity_conflict"
+# Reasons a login is rejected. The rejection page explains each one.
+REJECTED_NO_ROLE = "no_role"
+REJECTED_INACTIVE = "inactive"
+REJECTED_CONFLICT = "identity_conflict"
 
 USERNAME_MAX_LENGTH = 150
 
@@ -34,7 +34,7 @@ class SignInResult:
     """The user a login signs in, or the reason it is rejected."""
 
     user: AbstractBaseUser | None
-    refusal: str | None = None
+    rejection: str | None = None
 
 
 @transaction.atomic
@@ -51,14 +51,14 @@ def sign_in(claims: Mapping[str, Any], *, groups_claim: str) -> SignInResult:
     try:
         user = identity.user if identity else _find_user_by_email(claims)
     except IdentityConflictError:
-        return _refuse(REFUSED_CONFLICT)
+        return _reject(REJECTED_CONFLICT)
 
     if user is not None and not user.is_active:
-        return _refuse(REFUSED_INACTIVE)
+        return _reject(REJECTED_INACTIVE)
     if not access.grants_role:
         if user is not None:
             sync_mapped_access(user, access)
-        return _refuse(REFUSED_NO_ROLE)
+        return _reject(REJECTED_NO_ROLE)
 
     if user is None:
         user = _create_user(claims)
@@ -108,9 +108,13 @@ def _sync_project_roles(user: AbstractBaseUser, access: MappedAccess) -> None:
         held.add(key)
         if key not in wanted:
             revoke_role(
-                user, row.organization, row.role, project=row.project, source=SOURCE_OIDC
+                user,
+                row.organization,
+                row.role,
+                project=row.project,
+                source=SOURCE_OIDC,
             )
-    for org_id, role, project_id in sorted(wanted - held):
+    for _, role, project_id in sorted(wanted - held):
         project = Project.objects.select_related("organization").get(pk=project_id)
         grant_role(
             user, project.organization, role, project=project, source=SOURCE_OIDC
@@ -139,7 +143,11 @@ def _find_user_by_email(claims: Mapping[str, Any]) -> AbstractBaseUser | None:
     it belongs to a superuser, who is never linked by email.
     """
     email = claims.get("email")
-    if not isinstance(email, str) or not email or not is_true(claims.get("email_verified")):
+    if (
+        not isinstance(email, str)
+        or not email
+        or not is_true(claims.get("email_verified"))
+    ):
         return None
     matches = list(get_user_model().objects.filter(email__iexact=email)[:2])
     if not matches:
@@ -190,11 +198,11 @@ def _update_profile(user: AbstractBaseUser, claims: Mapping[str, Any]) -> None:
         if isinstance(value, str) and value:
             limit = user._meta.get_field(field).max_length
             setattr(user, field, value[:limit])
-    # Roles decide what a person sees in the admin; is_staff only lets them in.
+    # Roles decide which admin pages the user can open. is_staff only admits them.
     user.is_staff = True
     user.save()
 
 
-def _refuse(reason: str) -> SignInResult:
+def _reject(reason: str) -> SignInResult:
     logger.info("OpenID Connect login rejected: %s", reason)
-    return SignInResult(user=None, refusal=reason)
+    return SignInResult(user=None, rejection=reason)

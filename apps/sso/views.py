@@ -16,53 +16,53 @@ from mozilla_django_oidc.views import (
 from apps.iam.context import store_session_claims
 from apps.sso.backends import (
     CLAIMS_ATTRIBUTE,
-    REFUSAL_ATTRIBUTE,
-    REFUSED_INVALID_RESPONSE,
+    REJECTED_INVALID_RESPONSE,
+    REJECTION_ATTRIBUTE,
 )
-from apps.sso.services import REFUSED_CONFLICT, REFUSED_INACTIVE, REFUSED_NO_ROLE
+from apps.sso.services import REJECTED_CONFLICT, REJECTED_INACTIVE, REJECTED_NO_ROLE
 
 logger = logging.getLogger(__name__)
 
-REFUSED_PROVIDER_ERROR = "provider_error"
-REFUSED_INCOMPLETE = "incomplete"
+REJECTED_PROVIDER_ERROR = "provider_error"
+REJECTED_INCOMPLETE = "incomplete"
 
 # Reason -> (HTTP status, page text)
-REFUSAL_PAGES: dict[str, tuple[int, str]] = {
-    REFUSED_NO_ROLE: (
+REJECTION_PAGES: dict[str, tuple[int, str]] = {
+    REJECTED_NO_ROLE: (
         403,
         "Your identity provider account is not mapped to any role in Nexus. "
         "Ask a Nexus administrator to map one of your groups to a role.",
     ),
-    REFUSED_INACTIVE: (
+    REJECTED_INACTIVE: (
         403,
         "Your Nexus account is deactivated. Ask a Nexus administrator to "
         "reactivate it.",
     ),
-    REFUSED_CONFLICT: (
+    REJECTED_CONFLICT: (
         403,
         "Your email address matches more than one Nexus account, or an account "
         "that cannot sign in with single sign-on. Ask a Nexus administrator to "
         "link your account.",
     ),
-    REFUSED_INVALID_RESPONSE: (
+    REJECTED_INVALID_RESPONSE: (
         400,
         "The identity provider's response failed validation (state, nonce, "
         "signature, issuer or audience). Start the sign-in again.",
     ),
-    REFUSED_PROVIDER_ERROR: (
+    REJECTED_PROVIDER_ERROR: (
         502,
         "The identity provider did not complete the sign-in. Try again later.",
     ),
-    REFUSED_INCOMPLETE: (
+    REJECTED_INCOMPLETE: (
         400,
         "The sign-in did not complete. Start it again from the login page.",
     ),
 }
 
 
-def render_refusal(request: HttpRequest, reason: str) -> HttpResponse:
+def render_rejection(request: HttpRequest, reason: str) -> HttpResponse:
     """Render the page that explains why a login was rejected."""
-    status, message = REFUSAL_PAGES.get(reason, REFUSAL_PAGES[REFUSED_INCOMPLETE])
+    status, message = REJECTION_PAGES.get(reason, REJECTION_PAGES[REJECTED_INCOMPLETE])
     context = {
         "title": "Sign-in rejected",
         "reason": reason,
@@ -70,7 +70,7 @@ def render_refusal(request: HttpRequest, reason: str) -> HttpResponse:
         "login_url": reverse("admin:login"),
         "sso_login_url": reverse("oidc_authentication_init"),
     }
-    return render(request, "sso/refused.html", context, status=status)
+    return render(request, "sso/rejected.html", context, status=status)
 
 
 class SsoLoginView(OIDCAuthenticationRequestView):
@@ -96,13 +96,13 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
             return super().get(request)
         except SuspiciousOperation as exc:
             logger.warning("OpenID Connect callback rejected: %s", exc)
-            return render_refusal(request, REFUSED_INVALID_RESPONSE)
+            return render_rejection(request, REJECTED_INVALID_RESPONSE)
         except requests.RequestException as exc:
             status = exc.response.status_code if exc.response is not None else None
             logger.warning(
                 "identity provider request failed during login (status %s)", status
             )
-            return render_refusal(request, REFUSED_PROVIDER_ERROR)
+            return render_rejection(request, REJECTED_PROVIDER_ERROR)
 
     def login_success(self) -> HttpResponse:
         response = super().login_success()
@@ -112,5 +112,5 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
     def login_failure(self) -> HttpResponse:
         # No reason is set when the provider returned an error (for example the
         # person cancelled) or no login was in progress in this session.
-        reason = getattr(self.request, REFUSAL_ATTRIBUTE, None)
-        return render_refusal(self.request, reason or REFUSED_INCOMPLETE)
+        reason = getattr(self.request, REJECTION_ATTRIBUTE, None)
+        return render_rejection(self.request, reason or REJECTED_INCOMPLETE)

@@ -11,6 +11,18 @@ from apps.scim.tokens import issue_scim_token
 from tests.iam.factories import make_org
 
 FAILED = {Status.ERROR, Status.CRITICAL}
+REQUIRED_CHECKS = (
+    "object_creation",
+    "object_query",
+    "object_query_without_id",
+    "object_query_with_attributes",
+    "object_list_with_attributes",
+    "object_replacement",
+    "object_deletion",
+    "check_add_attribute",
+    "check_remove_attribute",
+    "check_replace_attribute",
+)
 
 
 @pytest.fixture
@@ -34,6 +46,12 @@ def test_scim2_tester_reports_no_errors(scim_base):
         for result in results
         if result.status in FAILED
     ]
-    counts = Counter(result.status.name for result in results)
+    skipped = {result.title for result in results if result.status == Status.SKIPPED}
+    checked = {(result.title, result.resource_type) for result in results}
     assert not failures, "\n".join(failures)
-    assert counts["SUCCESS"] >= 40, counts
+    # Searching several resource types at once (POST /.search) is not implemented.
+    assert skipped <= {"search_with_attributes"}, skipped
+    for resource_type in ("User", "Group"):
+        for title in REQUIRED_CHECKS:
+            assert (title, resource_type) in checked, (title, resource_type)
+    assert Counter(result.status.name for result in results)["SUCCESS"] >= 60

@@ -1,7 +1,7 @@
 """Sign in end to end through a real OpenID Connect provider on loopback.
 
-The provider is the npm package oidc-provider in a separate Node process; the
-client is httpx, submitting the provider's login and consent forms like a browser.
+The provider is the npm package oidc-provider in a separate Node process. The
+client is httpx, which submits the provider's login and consent forms like a browser.
 The gateway (uvicorn in a thread) serves the Django side.
 """
 
@@ -74,11 +74,11 @@ def test_first_login_creates_user_with_mapped_roles(sso_enabled, browser, db_row
     session = session_of(browser)
     assert session[SESSION_KEY] == str(user.pk)
     assert session[SESSION_CLAIMS_KEY] == {"amr": ["pwd", "mfa"]}
-    admin_page = browser.client.get(f"{browser.gateway_url}/admin/")
-    assert admin_page.status_code == 200
+    signed_in = browser.client.get(f"{browser.gateway_url}/api/v1/roles/")
+    assert signed_in.status_code == 200
 
 
-def test_login_without_mapped_role_shows_refusal_page(sso_enabled, browser, db_rows):
+def test_unmapped_login_shows_rejection_page(sso_enabled, browser, db_rows):
     login = new_login(sso_enabled, [claim()])
 
     response = browser.sign_in(login, PASSWORD)
@@ -95,7 +95,9 @@ def test_each_login_resyncs_roles_and_mapped_groups(sso_enabled, gateway, db_row
     admins, viewers, devs = claim(), claim(), claim()
     ClaimMapping.objects.create(claim_value=admins, organization=org, role="org_admin")
     ClaimMapping.objects.create(claim_value=viewers, organization=org, role="viewer")
-    group = create_group(org, f"devs-{uuid.uuid4().hex[:6]}", roles=[("developer", None)])
+    group = create_group(
+        org, f"devs-{uuid.uuid4().hex[:6]}", roles=[("developer", None)]
+    )
     ClaimMapping.objects.create(claim_value=devs, organization=org, group=group)
     login = new_login(sso_enabled, [admins, devs])
     first = Browser(gateway.url)

@@ -1,4 +1,4 @@
-"""sign_in: user lookup and creation, role and group sync, and refusals."""
+"""sign_in: user lookup and creation, role and group sync, and rejections."""
 
 import uuid
 
@@ -40,10 +40,12 @@ def held(user, org) -> list[tuple[str, str]]:
 def test_first_login_creates_linked_staff_user(org):
     ClaimMapping.objects.create(claim_value="eng", organization=org, role="developer")
 
-    result = sign_in(claims("alice", ["eng"], given_name="Alice"), groups_claim="groups")
+    result = sign_in(
+        claims("alice", ["eng"], given_name="Alice"), groups_claim="groups"
+    )
 
     user = result.user
-    assert result.refusal is None
+    assert result.rejection is None
     assert user.username == "alice@example.test"
     assert user.first_name == "Alice"
     assert user.is_staff
@@ -52,21 +54,21 @@ def test_first_login_creates_linked_staff_user(org):
     assert held(user, org) == [("developer", "oidc")]
 
 
-def test_unmapped_groups_are_refused_without_creating_a_user(org):
+def test_unmapped_groups_create_no_user(org):
     result = sign_in(claims("bob", ["nobody-maps-this"]), groups_claim="groups")
 
     assert result.user is None
-    assert result.refusal == "no_role"
+    assert result.rejection == "no_role"
     assert not get_user_model().objects.filter(username__startswith="bob").exists()
 
 
-def test_group_without_roles_does_not_count_as_a_role(org):
+def test_group_without_roles_is_rejected(org):
     group = create_group(org, "empty")
     ClaimMapping.objects.create(claim_value="empty", organization=org, group=group)
 
     result = sign_in(claims(groups=["empty"]), groups_claim="groups")
 
-    assert result.refusal == "no_role"
+    assert result.rejection == "no_role"
 
 
 def test_mapped_group_with_roles_is_joined(org):
@@ -105,7 +107,7 @@ def test_resync_keeps_grants_from_other_sources(org):
 
     result = sign_in(claims(subject, []), groups_claim="groups")
 
-    assert result.refusal == "no_role"
+    assert result.rejection == "no_role"
     assert held(user, org) == [("viewer", "manual")]
 
 
@@ -155,10 +157,10 @@ def test_superuser_email_is_never_linked(org):
         claims("root-sub", ["eng"], email="root@example.test"), groups_claim="groups"
     )
 
-    assert result.refusal == "identity_conflict"
+    assert result.rejection == "identity_conflict"
 
 
-def test_deactivated_user_is_refused(org):
+def test_deactivated_user_is_rejected(org):
     ClaimMapping.objects.create(claim_value="eng", organization=org, role="viewer")
     subject = uuid.uuid4().hex
     user = sign_in(claims(subject, ["eng"]), groups_claim="groups").user
@@ -167,7 +169,7 @@ def test_deactivated_user_is_refused(org):
 
     result = sign_in(claims(subject, ["eng"]), groups_claim="groups")
 
-    assert result.refusal == "inactive"
+    assert result.rejection == "inactive"
 
 
 def test_taken_username_gets_a_suffix(org):
@@ -187,4 +189,4 @@ def test_string_group_claim_is_one_value(org):
 
     result = sign_in(claims(groups=[]) | {"roles": "solo"}, groups_claim="roles")
 
-    assert result.refusal is None
+    assert result.rejection is None

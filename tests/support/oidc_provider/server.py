@@ -5,6 +5,7 @@ node_modules is missing, `npm ci` installs them once (a few seconds, from the np
 registry). Tests skip with a reason when node or the packages cannot be had.
 """
 
+import fcntl
 import json
 import os
 import select
@@ -27,6 +28,13 @@ def ensure_installed() -> None:
     """Install the pinned npm packages unless they are there; raise when impossible."""
     if shutil.which("node") is None:
         raise ProviderUnavailableError("node is not installed")
+    # Parallel test workers share the folder, so one installs while the others wait.
+    with open(HERE / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install()
+
+
+def _install() -> None:
     if (HERE / "node_modules" / "oidc-provider" / "package.json").exists():
         return
     if shutil.which("npm") is None:
