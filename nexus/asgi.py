@@ -7,6 +7,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexus.settings")
 django.setup()
 
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 from apps.gateway.asgi import GatewayApp
@@ -18,6 +20,10 @@ def build_application(gateway: GatewayApp | None = None):
     """Return the ASGI app that sends /v1/ to gateway and everything else to Django."""
     gateway = gateway or GatewayApp()
     django_app = get_asgi_application()
+    if settings.NEXUS_SERVE_STATIC:
+        # The admin's and API docs' assets, for single-machine installs without a
+        # web server in front.
+        django_app = ASGIStaticFilesHandler(django_app)
 
     async def application(scope, receive, send) -> None:
         if scope["type"] == "lifespan":

@@ -9,14 +9,18 @@ Every API viewset derives from ScopedViewSet. It
 - sets the X-Request-ID response header (the caller's, when well-formed).
 """
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
+from django.core.validators import slug_re
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from apps.api.actors import actor_of
 from apps.iam import nrn
@@ -33,6 +37,8 @@ from apps.iam.resources import (
 )
 from apps.iam.scoping import Lookups, listable, member_organizations, visible
 from apps.tenancy.models import Organization, Project
+
+ASCII_DIGITS = re.compile(r"[0-9]+")
 
 DEFAULT_VERBS = {
     "list": "read",
@@ -123,24 +129,43 @@ class ScopedViewSet(viewsets.GenericViewSet):
 
     def target_scope(self, data: Any) -> tuple[Organization, Project | None]:
         """Resolve the organization and project a new row goes into (404 if foreign)."""
+        if not isinstance(data, Mapping):
+            # A JSON body may be a list or a scalar; the serializer would reject it
+            # too, but only after this method has read fields from it.
+            raise ValidationError(
+                {
+                    api_settings.NON_FIELD_ERRORS_KEY: [
+                        "Invalid data. Expected a dictionary, but got "
+                        f"{type(data).__name__}."
+                    ]
+                }
+            )
         organizations = member_organizations(self.evaluator)
-        slug = data.get("organization") if hasattr(data, "get") else None
+        slug = data.get("organization")
         if not slug:
             if organizations.count() != 1:
                 raise ValidationError({"organization": ["This field is required."]})
             organization = organizations.get()
         else:
-            organization = organizations.filter(slug=str(slug)).first()
+            # A value that is no slug matches no row; PostgreSQL would also reject
+            # one with a NUL character instead of finding nothing.
+            slug = str(slug)
+            organization = (
+                organizations.filter(slug=slug).first()
+                if slug_re.fullmatch(slug)
+                else None
+            )
             if organization is None:
                 raise NotFound(f'Organization "{slug}" does not exist.')
         project_id = data.get("project") if self.lookups.project else None
         if project_id in (None, ""):
             return organization, None
+        # ASCII digits only: str.isdigit() also accepts characters such as "²".
         project = (
             Project.objects.filter(
-                pk=str(project_id), organization=organization
+                pk=int(project_id), organization=organization
             ).first()
-            if str(project_id).isdigit()
+            if ASCII_DIGITS.fullmatch(str(project_id))
             else None
         )
         if project is None:

@@ -20,6 +20,19 @@ class ComplianceConfig(AppConfig):
         from apps.iam.resources import REGISTRY, ResourceType
         from nexus.celery import app
 
+        from apps.compliance.services import destination_token, set_destination_token
+        from apps.providers.services import SEALED_SECRETS, SealedSecrets
+
+        SEALED_SECRETS.append(
+            SealedSecrets(
+                label="SIEM destination",
+                rows=lambda: SiemDestination.objects.exclude(token_ciphertext=""),
+                key_id=lambda row: row.token_key_id,
+                read=destination_token,
+                write=set_destination_token,
+                update_fields=("token_ciphertext", "token_key_id"),
+            )
+        )
         EXTENSION_BUILDERS["controls"] = build_controls_config
         register_stage("controls", ControlsStage)
         watch_models([KillSwitch, PassthroughFlag, ComplianceSettings, SiemDestination])

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from apps.keys.services import issue_key
+from apps.keys.models import VirtualKey
+from apps.keys.services import issue_key, revoke_key
 from apps.providers.models import Model, ProviderConnection
 from apps.providers.services import set_credential
 from apps.tenancy.models import Organization
@@ -79,5 +80,8 @@ def install_demo(fake_url: str) -> Demo:
         names.extend(
             _model(public, connection, upstream) for public, upstream in models
         )
+    # Each start shows a new key, so the keys of earlier starts are revoked.
+    for old in VirtualKey.objects.filter(organization=org, name="demo key", revoked_at__isnull=True):
+        revoke_key(old)
     issued = issue_key(organization=org, name="demo key", allowed_models=())
     return Demo(key=issued.plaintext, models=names)

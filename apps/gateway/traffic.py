@@ -36,8 +36,9 @@ def authenticate(
     elif accept_x_api_key:
         token = exchange.headers.get("x-api-key", "").strip()
     if not token:
+        how = "'x-api-key: <key>' or " if accept_x_api_key else ""
         raise AuthenticationError(
-            "Missing virtual key: send it as 'Authorization: Bearer <key>'."
+            f"Missing virtual key: send it as {how}'Authorization: Bearer <key>'."
         )
     key = runtime.snapshot.keys.get(digest_key(settings.NEXUS_KEY_HASH_SECRET, token))
     if key is None or not key.is_usable():
@@ -219,6 +220,7 @@ async def embeddings(
     plan = runtime.router.plan(
         call, request, call.model, runtime.adapters, snapshot.connections
     )
+    # TODO: embeddings go to the first target only, without retries or failover.
     target = plan.targets[0]
     call.connection = target.connection
 

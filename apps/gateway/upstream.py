@@ -44,7 +44,7 @@ async def serve_chat(
     plan: Plan,
     filters: list[ResponseFilter],
 ) -> None:
-    """Try the plan's targets until one answers, then deliver its answer.
+    """Try the plan's targets until one responds, then deliver its response.
 
     Every attempt goes to call.details["attempts"] with its start offset from the
     request start and the backoff wait before it, and to the router's record().
@@ -68,7 +68,8 @@ async def serve_chat(
                         runtime,
                         ingress,
                         call,
-                        (request, body),
+                        request,
+                        body,
                         plan,
                         target,
                         native,
@@ -100,15 +101,79 @@ def _label_answer(call: Call, plan: Plan, attempts: list[dict[str, Any]]) -> Non
 
 
 async def _attempt(
-    exchange, runtime, ingress, call, payload, plan, target, native, filters, delay
+    exchange,
+    runtime,
+    ingress,
+    call,
+    request,
+    body,
+    plan,
+    target,
+    native,
+    filters,
+    delay,
 ) -> None:
-    """Send one attempt to target and deliver its answer; raise ProviderError on failure.
+    """Send one attempt to target and deliver its response, or raise ProviderError.
 
-    A streamed answer that fails before any of it reached the caller raises too, so
-    the plan can move on; once bytes went out, the stream ends with an error event.
+    A stream that fails before any of it reached the caller raises too, so the plan
+    can move on. Once bytes went out, the stream ends with an error event instead.
     """
-    request, body = payload
     started = time.perf_counter()
+    record = _attempt_record(call, target, started, delay)
+    timeout = plan.timeout_for(target, settings.NEXUS_UPSTREAM_TIMEOUT)
+    try:
+        response, raw = await _fetch(
+            runtime, target, request, body, native, timeout, stream=request.stream
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        record.update(status=response.status, ms=round(elapsed, 2))
+        _label_answer(call, plan, call.details["attempts"])
+        if raw is not None:
+            await _complete(
+                exchange, ingress, call, target, request, raw, native, filters
+            )
+            failure = None
+        else:
+            async with response:
+                failure = await _stream(
+                    exchange,
+                    ingress,
+                    call,
+                    target,
+                    request,
+                    response,
+                    native,
+                    filters,
+                    timeout,
+                )
+    except ProviderError as error:
+        elapsed = (time.perf_counter() - started) * 1000
+        record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
+        runtime.router.record(
+            target,
+            ok=False,
+            latency_ms=elapsed,
+            status=error.status,
+            retry_after=error.retry_after,
+        )
+        raise
+    # A stream cut after its first chunk reached the caller counts against the target.
+    cut = failure if isinstance(failure, ProviderError) else None
+    if cut is not None:
+        record["error"] = cut.code
+    runtime.router.record(
+        target,
+        ok=cut is None,
+        latency_ms=elapsed,
+        status=cut.status if cut else 200,
+        headers=response.headers,
+    )
+
+
+def _attempt_record(
+    call: Call, target: Target, started: float, delay: float | None
+) -> dict[str, Any]:
+    """Add the audit record of a new attempt to call.details["attempts"]."""
     record: dict[str, Any] = {
         "provider": target.connection.name,
         "model": target.model.name,
@@ -123,60 +188,7 @@ async def _attempt(
     if target.arm:
         record["arm"] = target.arm
     call.details["attempts"].append(record)
-    timeout = plan.timeout_for(target, settings.NEXUS_UPSTREAM_TIMEOUT)
-
-    def fail(error: ProviderError) -> None:
-        elapsed = (time.perf_counter() - started) * 1000
-        record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
-        runtime.router.record(
-            target,
-            ok=False,
-            latency_ms=elapsed,
-            status=error.status,
-            retry_after=error.retry_after,
-        )
-
-    try:
-        response, raw = await _fetch(
-            runtime, target, request, body, native, timeout, stream=request.stream
-        )
-    except ProviderError as error:
-        fail(error)
-        raise
-    elapsed = (time.perf_counter() - started) * 1000
-    record.update(status=response.status, ms=round(elapsed, 2))
-    _label_answer(call, plan, call.details["attempts"])
-    if raw is not None:
-        runtime.router.record(
-            target, ok=True, latency_ms=elapsed, status=200, headers=response.headers
-        )
-        await _complete(exchange, ingress, call, target, request, raw, native, filters)
-        return
-    try:
-        async with response:
-            failure = await _stream(
-                exchange,
-                ingress,
-                call,
-                target,
-                request,
-                response,
-                native,
-                filters,
-                timeout,
-            )
-    except ProviderError as error:
-        fail(error)
-        raise
-    if isinstance(failure, ProviderError):
-        record["error"] = failure.code
-    runtime.router.record(
-        target,
-        ok=not isinstance(failure, ProviderError),
-        latency_ms=elapsed,
-        status=failure.status if isinstance(failure, ProviderError) else 200,
-        headers=response.headers,
-    )
+    return record
 
 
 async def _fetch(runtime, target, request, body, native, timeout, *, stream):
@@ -190,7 +202,7 @@ async def _fetch(runtime, target, request, body, native, timeout, *, stream):
                 return response, await read_body(response, timeout)
     except TimeoutError:
         raise ProviderTimeoutError(
-            f"Provider did not answer within {timeout:g} s."
+            f"Provider did not respond within {timeout:g} s."
         ) from None
 
 
@@ -325,9 +337,9 @@ def _filtered(
 class _Pump:
     """Copy one upstream stream to the caller chunk by chunk.
 
-    `produced` turns True once the stream yielded a chunk; before that, a provider
-    failure is raised to the attempt loop instead of ending the caller's stream.
-    The first data must arrive within `timeout` seconds.
+    `produced` turns True once the stream yielded a chunk. Until then a provider
+    failure is raised to the attempt loop, which may retry or fail over, instead of
+    ending the caller's stream. The first data must arrive within `timeout` seconds.
     """
 
     def __init__(self, exchange, call, encoder, response, headers, timeout) -> None:

@@ -1,8 +1,12 @@
 """Write use cases for provider connections and their credentials."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from apps.providers.models import ProviderConnection
 from apps.providers.vault import key_ring
@@ -29,30 +33,46 @@ def read_credential(connection: ProviderConnection) -> str:
     return key_ring().open(sealed, connection.credential_associated_data)
 
 
-def rekey_credentials() -> int:
-    """Re-encrypt every stored credential under the active key; return how many changed.
+@dataclass(frozen=True)
+class SealedSecrets:
+    """A kind of row that keeps a secret sealed with the vault's key ring."""
 
-    Idempotent: rows already under the active key are skipped.
+    label: str
+    rows: Callable[[], QuerySet]
+    key_id: Callable[[Any], str]
+    read: Callable[[Any], str]
+    write: Callable[[Any, str], None]
+    update_fields: tuple[str, ...]
+
+
+# Every kind of sealed secret, so re-keying reaches all of them; apps add theirs in ready().
+SEALED_SECRETS: list[SealedSecrets] = [
+    SealedSecrets(
+        label="provider connection",
+        rows=lambda: ProviderConnection.objects.exclude(credential_ciphertext=""),
+        key_id=lambda row: row.credential_key_id,
+        read=read_credential,
+        write=set_credential,
+        update_fields=("credential_ciphertext", "credential_key_id", "updated_at"),
+    )
+]
+
+
+def rekey_credentials() -> int:
+    """Re-encrypt every sealed secret under the active key; return how many changed.
+
+    Idempotent: rows already under the active key are skipped. Raises VaultError
+    when a row is sealed under a key that is no longer in the ring.
     """
     ring = key_ring()
     changed = 0
     with transaction.atomic():
-        for connection in ProviderConnection.objects.select_for_update().exclude(
-            credential_ciphertext=""
-        ):
-            if connection.credential_key_id == ring.active:
-                continue
-            plaintext = read_credential(connection)
-            set_credential(connection, plaintext)
-            connection.save(
-                update_fields=[
-                    "credential_ciphertext",
-                    "credential_key_id",
-                    "updated_at",
-                ]
-            )
-            changed += 1
-    logger.info(
-        "re-encrypted %s provider credentials under key %s", changed, ring.active
-    )
+        for kind in SEALED_SECRETS:
+            for row in kind.rows().select_for_update():
+                if kind.key_id(row) == ring.active:
+                    continue
+                kind.write(row, kind.read(row))
+                row.save(update_fields=list(kind.update_fields))
+                changed += 1
+    logger.info("re-encrypted %s sealed secrets under key %s", changed, ring.active)
     return changed

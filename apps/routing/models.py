@@ -5,7 +5,7 @@ from apps.tenancy.models import Organization, Project
 
 
 class Route(models.Model):
-    """Which targets serve a model name, chosen by a strategy, and how attempts retry.
+    """A routing rule for one model name: the strategy that picks targets, and retries.
 
     A route matches requests for `model` and, when set, only those of one
     organization, project or key, or with given headers or metadata. Among the
@@ -85,9 +85,9 @@ class Route(models.Model):
     timeout_seconds = models.FloatField(
         null=True,
         blank=True,
-        help_text="Limit of one attempt in seconds, until the answer headers or the first "
-        "stream data (the whole body when not streaming). Empty uses "
-        "NEXUS_UPSTREAM_TIMEOUT.",
+        help_text="Limit in seconds on each wait of one attempt: for the response "
+        "headers and body, or for the headers and then the first stream data. Empty "
+        "uses NEXUS_UPSTREAM_TIMEOUT.",
     )
     failover_statuses = models.JSONField(
         default=list,

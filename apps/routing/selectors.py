@@ -8,7 +8,7 @@ from apps.routing.models import Route
 from apps.routing.snapshot import build_route_table
 from nexus.engine.routing.config import parse_node, strategy_name
 from nexus.engine.routing.errors import RouteConfigError
-from nexus.engine.routing.router import RouteTable, route_models
+from nexus.engine.routing.router import RouteTable, route_models, target_id
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def list_route_health(routes: list[Route] | None = None) -> list[RouteHealth]:
         for alias in model.aliases or ():
             models.setdefault(alias, model)
     plans = [_targets_of(route, table, models) for route in routes]
-    ids = sorted({f"{m.pk}:{m.name}" for _, found, _ in plans for m in found})
+    ids = sorted({target_id(model) for _, found, _ in plans for model in found})
     health = read_health(ids)
     result = []
     for route, (strategy, found, missing) in zip(routes, plans, strict=True):
@@ -41,8 +41,8 @@ def list_route_health(routes: list[Route] | None = None) -> list[RouteHealth]:
             HealthRow(
                 model=model.name,
                 provider=model.connection.name,
-                target_id=f"{model.pk}:{model.name}",
-                health=health[f"{model.pk}:{model.name}"],
+                target_id=target_id(model),
+                health=health[target_id(model)],
             )
             for model in found
         ]

@@ -17,10 +17,10 @@ from nexus.engine.routing.errors import RouteConfigError
 def validate_route(route) -> None:
     """Raise ValidationError (by field) unless the route is consistent and complete.
 
-    Checks: the strategy config parses; every model it names exists and has the
-    kind of the route's model; every route it refers to exists and no chain of
-    references leads back to this route; matchers, scope and retry settings are
-    well-formed.
+    The strategy config must parse. Every model it names must exist and have the
+    kind of the route's model. Every route it refers to must exist, and no chain of
+    references may lead back to this route. Matchers, scope and retry settings must
+    be well-formed.
     """
     errors: dict[str, list[str]] = {}
     models = _models_by_name()

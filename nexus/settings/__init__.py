@@ -27,6 +27,9 @@ try:
     )
     ALLOWED_HOSTS = env.list("NEXUS_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
     CSRF_TRUSTED_ORIGINS = env.list("NEXUS_CSRF_TRUSTED_ORIGINS")
+    # Serve /static/ from the gateway process; turn off behind a web server or CDN
+    # that serves the output of `manage.py collectstatic`.
+    NEXUS_SERVE_STATIC = env.bool("NEXUS_SERVE_STATIC", True)
 
     # Database: SQLite in the data directory unless DATABASE_URL is set
     DATABASE_URL = env.str("DATABASE_URL")

@@ -131,3 +131,34 @@ def test_rekey_command_reports_count(ring_a, capsys):
         call_command("rekey_credentials")
 
     assert "Re-encrypted 1 credential(s)." in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_rekey_reaches_siem_destination_tokens(ring_a):
+    from apps.compliance.models import SiemDestination
+    from apps.compliance.services import destination_token, set_destination_token
+
+    destination = SiemDestination(name="siem-rekey")
+    set_destination_token(destination, "hec-token")
+    destination.save()
+
+    with override_settings(NEXUS_VAULT_KEYS=f"a:{KEY_A},b:{KEY_B}", NEXUS_VAULT_ACTIVE_KEY="b"):
+        vault.key_ring.cache_clear()
+        rekey_credentials()
+        stored = SiemDestination.objects.get(pk=destination.pk)
+        token = destination_token(stored)
+
+    assert stored.token_key_id == "b"
+    assert token == "hec-token"
+
+
+@pytest.mark.django_db
+def test_rekey_without_old_key_gives_command_error(ring_a):
+    from django.core.management.base import CommandError
+
+    connection("vault-missing-key", "sk-x")
+
+    with override_settings(NEXUS_VAULT_KEYS=f"b:{KEY_B}", NEXUS_VAULT_ACTIVE_KEY="b"):
+        vault.key_ring.cache_clear()
+        with pytest.raises(CommandError, match="Keep the old key"):
+            call_command("rekey_credentials")

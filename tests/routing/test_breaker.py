@@ -2,7 +2,12 @@
 
 import time
 
+import httpx
+import pytest
+
+from apps.routing.health import read_health
 from tests.routing.conftest import OPENAI_PATH
+from tests.support.process import GatewayProcess
 
 FAILURE = {"status": 503, "error": {"type": "server_error", "message": "down"}}
 
@@ -18,7 +23,7 @@ def wait_until_half_open(gateway, model, limit: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def test_breaker_opens_skips_and_closes_after_probe(routing, breaker, gateway):
+def test_breaker_skips_then_probes(routing, breaker, gateway):
     breaker(consecutive_failures=2, cooldown_seconds=0.5, min_requests=100)
     primary = routing.model("gpt-primary")
     backup = routing.model("gpt-backup")
@@ -70,7 +75,7 @@ def test_failed_probe_reopens_the_circuit(routing, breaker, gateway):
     assert health.cooldown_seconds == 0.6
 
 
-def test_all_targets_open_answers_503_with_retry_after(routing, breaker):
+def test_all_open_returns_503(routing, breaker):
     breaker(consecutive_failures=1, cooldown_seconds=30, min_requests=100)
     primary = routing.model("gpt-primary")
     route = routing.route(primary, primary.name)
@@ -99,3 +104,54 @@ def test_model_without_route_is_never_skipped(routing, breaker, gateway):
 
     assert response.status_code == 200
     assert routing.upstream_models() == ["gpt-plain", "gpt-plain"]
+
+
+@pytest.mark.shared_servers
+def test_open_circuit_reaches_other_process(routing, breaker, gateway):
+    breaker(consecutive_failures=2, cooldown_seconds=60, min_requests=100)
+    primary = routing.model("gpt-primary")
+    backup = routing.model("gpt-backup")
+    routing.route(
+        primary, {"strategy": "fallback", "targets": [primary.name, backup.name]}
+    )
+    process = GatewayProcess(
+        {
+            "NEXUS_ROUTING_BREAKER_FAILURES": "2",
+            "NEXUS_ROUTING_BREAKER_COOLDOWN_SECONDS": "60",
+            "NEXUS_ROUTING_HEALTH_SYNC_SECONDS": "0.1",
+        }
+    )
+    try:
+        assert served_by(process, routing, primary) == primary.name
+        # The other process's success must reach Redis before the failures, or it
+        # resets the shared count of failures in a row between them.
+        time.sleep(0.5)
+        for _ in range(2):
+            routing.fake.enqueue(OPENAI_PATH, FAILURE)
+            assert routing.chat(primary.name).status_code == 200
+        wait_for_shared_state(primary, "open")
+
+        deadline = time.monotonic() + 5
+        while served_by(process, routing, primary) != backup.name:
+            assert time.monotonic() < deadline, "other process still sends to primary"
+            time.sleep(0.1)
+    finally:
+        process.stop()
+
+
+def served_by(process, routing, model) -> str:
+    response = httpx.post(
+        f"{process.url}/v1/chat/completions",
+        json={"model": model.name, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": f"Bearer {routing.key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    return response.headers["x-nexus-model"]
+
+
+def wait_for_shared_state(model, state: str, limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
+    while read_health([target_id(model)])[target_id(model)].state != state:
+        assert time.monotonic() < deadline, f"Redis never showed the circuit {state}"
+        time.sleep(0.05)

@@ -1,6 +1,6 @@
 """What failing over costs: the failed attempt's time and at most one backoff interval.
 
-The fake provider delays the failing answer by a scripted time, and the gateway
+The fake provider delays the failing response by a scripted time, and the gateway
 records each attempt's start offset, duration and the backoff wait before it. The
 checks compare those records, not the test's own clock.
 """

@@ -175,6 +175,7 @@ def test_cut_stream_counts_against_target_health(routing, fallback, gateway):
     )
 
     routing.chat(primary.name, stream=True)
+    gateway.flush_audit()
 
     health = gateway.runtime.router.health.get(f"{primary.pk}:{primary.name}")
     assert health.requests == 1

@@ -11,57 +11,28 @@ import anthropic
 import openai
 import pytest
 
+from tests.cases.loader import load_case
 from tests.routing.conftest import ANTHROPIC_PATH, OPENAI_PATH, sse_events
 from tests.support.factories import make_tenant
 
-ANTHROPIC_529 = {
-    "status": 529,
-    "headers": {"content-type": "application/json", "request-id": "req_fake_529"},
-    "json": {
-        "type": "error",
-        "error": {"type": "overloaded_error", "message": "Overloaded"},
-        "request_id": "req_fake_529",
-    },
-}
-ANTHROPIC_429 = {
-    "status": 429,
-    "headers": {
-        "content-type": "application/json",
-        "retry-after": "20",
-        "anthropic-ratelimit-requests-limit": "50",
-        "anthropic-ratelimit-requests-remaining": "0",
-        "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:20Z",
-    },
-    "json": {
-        "type": "error",
-        "error": {
-            "type": "rate_limit_error",
-            "message": "Number of request tokens has exceeded your per-minute rate limit",
-        },
-    },
-}
-OPENAI_PONG = {
-    "json": {
-        "id": "chatcmpl-fake22",
-        "object": "chat.completion",
-        "created": 1767225600,
-        "model": "gpt-4.1-2025-04-14",
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": "pong",
-                    "refusal": None,
-                    "annotations": [],
-                },
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10},
+CASE = load_case(22)
+UPSTREAM = CASE["upstream_response"]
+EXPECT = CASE["expect"]
+
+
+def scripted(response: dict) -> dict:
+    """Return a fake provider script that plays a recorded upstream response."""
+    return {
+        "status": response["status"],
+        "headers": response["headers"],
+        "json": response["body"],
     }
-}
+
+
+ANTHROPIC_529 = scripted(UPSTREAM["anthropic"])
+ANTHROPIC_429 = scripted(UPSTREAM["anthropic_429_variant"])
+OPENAI_PONG = scripted(UPSTREAM["openai_fallback"])
+FALLBACK_ON = CASE["setup"]["routing"]["chat-main"]["fallback_on"]
 
 
 class Incident:
@@ -83,8 +54,8 @@ class Incident:
             self.route = routing.route(
                 self.main,
                 {"strategy": "fallback", "targets": [self.main.name, self.backup.name]},
-                retries=0,
-                failover_statuses=[429, 500, 502, 503, 504, 529],
+                retries=CASE["setup"]["routing"]["chat-main"]["retries_same_provider"],
+                failover_statuses=FALLBACK_ON,
             )
         else:
             routing.gateway.refresh()
@@ -117,8 +88,11 @@ def test_anthropic_529_falls_back_to_openai(routing):
     raw = incident.ping()
     completion = raw.parse()
 
-    assert raw.status_code == 200
-    assert completion.choices[0].message.content == "pong"
+    expected = EXPECT["with_fallback"]
+    assert raw.status_code == expected["client_status"]
+    assert (
+        completion.choices[0].message.content == expected["choices[0].message.content"]
+    )
     assert raw.headers["x-nexus-provider"] == routing.openai.name
     assert raw.headers["x-nexus-model"] == incident.backup.name
     assert raw.headers["x-nexus-attempts"] == "2"
@@ -158,7 +132,10 @@ def test_anthropic_529_without_fallback_stays_529_on_messages(routing):
             messages=[{"role": "user", "content": "ping"}],
         )
 
-    assert caught.value.status_code == 529
+    assert (
+        caught.value.status_code
+        == EXPECT["without_fallback_anthropic_ingress"]["client_status"]
+    )
     assert isinstance(caught.value, anthropic.OverloadedError)
     assert caught.value.body["error"]["type"] == "overloaded_error"
 
@@ -171,7 +148,10 @@ def test_anthropic_429_passes_retry_after_through(routing):
         incident.ping()
 
     assert caught.value.status_code == 429
-    assert caught.value.response.headers["retry-after"] == "20"
+    assert (
+        caught.value.response.headers["retry-after"]
+        == (UPSTREAM["anthropic_429_variant"]["headers"]["retry-after"])
+    )
     assert caught.value.body["type"] == "rate_limit_error"
 
 

@@ -124,7 +124,7 @@ def test_health_endpoint_lists_targets(root, models):
     assert {row["state"] for row in data["targets"]} == {"closed"}
 
 
-def test_organization_members_cannot_read_or_change_routes(root, org_owner, models):
+def test_org_members_are_forbidden(root, org_owner, models):
     created = root.post(URL, body(models), format="json").json()
 
     assert org_owner.get(f"{URL}{created['id']}/").status_code == 403

@@ -18,6 +18,11 @@ from apps.iam.roles import ROLE_CHOICES
 
 
 class UserSerializer(serializers.ModelSerializer):
+    # Django's user model stores "" for a user without an address.
+    email = serializers.EmailField(
+        read_only=True, allow_blank=True, label="Email address"
+    )
+
     class Meta:
         model = get_user_model()
         fields = ["id", "username", "email", "first_name", "last_name", "is_active"]

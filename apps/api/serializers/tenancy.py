@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.utils.text import slugify
 from rest_framework import serializers
 
 from apps.api.serializers.fields import OrganizationField, ScopedSerializer
@@ -10,7 +11,25 @@ SLUG_HELP = (
 )
 
 
-class OrganizationSerializer(ScopedSerializer):
+class SlugDefaultMixin:
+    """Reject a create whose slug, sent or derived from the name, would be empty."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.instance is None and not attrs.get("slug"):
+            if not slugify(attrs.get("name", "")):
+                raise serializers.ValidationError(
+                    {
+                        "slug": [
+                            "The name contains no letter or digit to make a slug "
+                            "from; send a slug."
+                        ]
+                    }
+                )
+        return attrs
+
+
+class OrganizationSerializer(SlugDefaultMixin, ScopedSerializer):
     fixed_fields = ("slug",)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.all(),
@@ -26,7 +45,7 @@ class OrganizationSerializer(ScopedSerializer):
         extra_kwargs = {"slug": {"required": False, "help_text": SLUG_HELP}}
 
 
-class ProjectSerializer(ScopedSerializer):
+class ProjectSerializer(SlugDefaultMixin, ScopedSerializer):
     organization = OrganizationField()
     fixed_fields = ("organization", "slug")
 

@@ -26,6 +26,8 @@ class OrganizationViewSet(ListRetrieveMixin, UpdateMixin, DestroyMixin, ScopedVi
     serializer_class = OrganizationSerializer
     lookups = Lookups(org="")
     lookup_field = "slug"
+    # Only slugs route here; anything else is a 404 before a query runs.
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
 
     def create(self, request, *args, **kwargs) -> Response:
         self.require(

@@ -121,7 +121,7 @@ class SplitNode:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where data of one classification may go; None allows any."""
+    """Allowed regions and providers for one data classification; None allows any."""
 
     regions: frozenset[str] | None = None
     providers: frozenset[str] | None = None
@@ -330,6 +330,7 @@ def _parse_policy(data: dict[str, Any], path: str, depth: int) -> PolicyNode:
         "require",
     }
     _only(data, allowed, path)
+
     placements = []
     classifications = data.get("classifications", {})
     if not isinstance(classifications, dict):
@@ -338,6 +339,7 @@ def _parse_policy(data: dict[str, Any], path: str, depth: int) -> PolicyNode:
         )
     for tag, rule in classifications.items():
         placements.append((tag, _placement(rule, f"{path}.classifications.{tag}")))
+
     max_cost = data.get("max_cost_usd")
     if max_cost is not None:
         max_cost = _positive(max_cost, f"{path}.max_cost_usd")
@@ -348,6 +350,7 @@ def _parse_policy(data: dict[str, Any], path: str, depth: int) -> PolicyNode:
             path=f"{path}.output_tokens_estimate",
         )
     require = _capabilities(data.get("require", []), f"{path}.require")
+
     return PolicyNode(
         targets=_children(data, path, depth),
         classifications=tuple(placements),

@@ -1,6 +1,6 @@
 """Target health shared by every gateway process through Redis.
 
-Each process answers reads from its local copy and records outcomes locally at
+Each process serves reads from its local copy and records outcomes locally at
 once, so its own requests react to a failure immediately. A background task calls
 `sync` every few hundred milliseconds: one pipelined round trip sends the outcomes
 recorded since the last sync to a Lua script, which applies the breaker rules to the
@@ -259,13 +259,13 @@ class RedisHealth(HealthBackend):
         self.pending.pop(target_id, None)
 
     async def sync(self, target_ids: Iterable[str] = ()) -> None:
-        """Send queued outcomes and refresh the local copies of every known target.
+        """Send queued outcomes and refresh the local copies of the given targets.
 
-        Raises redis.RedisError when Redis is unreachable; the queued outcomes are
-        kept for the next attempt.
+        Targets with new outcomes are refreshed too. Raises redis.RedisError when
+        Redis is unreachable; the queued outcomes are kept for the next attempt.
         """
         sent, self.pending = self.pending, {}
-        names = sorted(set(self.states) | set(sent) | set(target_ids))
+        names = sorted(set(sent) | set(target_ids))
         if not names:
             return
         now = self.clock()

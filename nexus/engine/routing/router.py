@@ -2,8 +2,8 @@
 
 A request whose model has no matching route gets the default plan (the resolved
 model alone, no retries). Its outcomes still feed the health tracker, so the admin
-shows its health, but its breaker never blocks it: an operator opts a model into
-breaker skipping by giving it a route.
+shows its health, but its open breaker does not stop it. An operator opts a model
+into breaker skipping by giving it a route.
 """
 
 import asyncio
@@ -111,7 +111,10 @@ class RouteTable:
 
 
 def target_id(model: ModelEntry) -> str:
-    """Return the health id of a model: its id and name, so a renamed model starts fresh."""
+    """Return the health id of a model: its id and name, so a renamed model starts fresh.
+
+    Takes a ModelEntry or any object with `id` and `name`, such as the Django row.
+    """
     return f"{model.id}:{model.name}"
 
 
@@ -152,6 +155,7 @@ class RoutingRouter(Router):
         route = table.match(model.name, facts)
         if route is None:
             return super().plan(call, request, model, adapters, connections)
+        call.response_headers["x-nexus-route"] = route.name
 
         selection = Selection(
             facts=facts,

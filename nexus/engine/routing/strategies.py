@@ -4,10 +4,10 @@ The first candidate is tried first and the others follow on retryable failure.
 Each strategy orders its children:
 
 - single and fallback keep the configured order;
-- loadbalance draws a weighted random order (Efraimidis-Spirakis), so the first
-  child is a weighted random pick and the rest are the failover order; with
-  `sticky` the draw comes from a hash of the subject and a time window instead
-  (weighted rendezvous hashing), so a subject keeps its order for the window;
+- loadbalance draws a weighted random order (Efraimidis-Spirakis). The first child
+  is a weighted random pick and the rest are the failover order. With `sticky` the
+  draw comes from a hash of the subject and a time window instead (weighted
+  rendezvous hashing), so a subject keeps its order for the window;
 - conditional keeps the children of the first rule that holds, else the default;
 - absplit keeps one arm, chosen by a hash of the subject;
 - policy drops targets that break its placement, cost or capability rules;
@@ -44,7 +44,7 @@ TOKENS_PER_PRICE_UNIT = 1_000_000
 
 @dataclass(frozen=True)
 class TargetInfo:
-    """What strategies need to know about a model: identity, place and prices.
+    """A model's identity, place and prices, as strategies read them.
 
     Prices are nano-USD per million tokens.
     """

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             f"\nNexus is starting on {base}\n"
             f"Demo key (shown once): {demo.key}\n"
             f"Models: {', '.join(demo.models)}\n"
-            f"Admin: {base}/admin/ (create a login with: python manage.py createsuperuser)\n\n"
+            f"Admin: {base}/admin/ (create a login with: .venv/bin/python manage.py createsuperuser)\n\n"
             "Try:\n"
             f"  curl {base}/v1/chat/completions -H 'Authorization: Bearer {demo.key}' \\\n"
             "    -H 'content-type: application/json' \\\n"
