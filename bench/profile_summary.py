@@ -33,7 +33,16 @@ def _area(frames: list[str]) -> str:
             if marker in frame:
                 return frame.split("(")[-1].split(":")[0].strip(")")
     for frame in reversed(frames):
-        for library in ("uvicorn", "aiohttp", "httptools", "uvloop", "orjson", "asyncio", "django", "redis"):
+        for library in (
+            "uvicorn",
+            "aiohttp",
+            "httptools",
+            "uvloop",
+            "orjson",
+            "asyncio",
+            "django",
+            "redis",
+        ):
             if library in frame:
                 return library
     return "other"

@@ -44,7 +44,8 @@ def configure() -> None:
 
 def main() -> int:
     configure()
-    return pytest.main(sys.argv[1:])
+    # Gives each pytest-xdist worker (-n N) its own Redis database and data directory.
+    return pytest.main(["-p", "tests.worker_env", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

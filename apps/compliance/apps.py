@@ -12,16 +12,15 @@ class ComplianceConfig(AppConfig):
             PassthroughFlag,
             SiemDestination,
         )
+        from apps.compliance.services import destination_token, set_destination_token
         from apps.compliance.snapshot import build_controls_config
         from apps.compliance.stage import ControlsStage
         from apps.gateway.changes import watch_models
         from apps.gateway.pipeline import register_stage
         from apps.gateway.snapshot_builder import EXTENSION_BUILDERS
         from apps.iam.resources import REGISTRY, ResourceType
-        from nexus.celery import app
-
-        from apps.compliance.services import destination_token, set_destination_token
         from apps.providers.services import SEALED_SECRETS, SealedSecrets
+        from nexus.celery import app
 
         SEALED_SECRETS.append(
             SealedSecrets(

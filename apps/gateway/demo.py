@@ -81,7 +81,9 @@ def install_demo(fake_url: str) -> Demo:
             _model(public, connection, upstream) for public, upstream in models
         )
     # Each start shows a new key, so the keys of earlier starts are revoked.
-    for old in VirtualKey.objects.filter(organization=org, name="demo key", revoked_at__isnull=True):
+    for old in VirtualKey.objects.filter(
+        organization=org, name="demo key", revoked_at__isnull=True
+    ):
         revoke_key(old)
     issued = issue_key(organization=org, name="demo key", allowed_models=())
     return Demo(key=issued.plaintext, models=names)

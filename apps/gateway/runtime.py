@@ -110,7 +110,9 @@ class GatewayRuntime:
                 try:
                     adapters[connection.id] = build_adapter(connection)
                 except (KeyError, OptionsError) as exc:
-                    logger.error("provider connection %s skipped: %r", connection.name, exc)
+                    logger.error(
+                        "provider connection %s skipped: %r", connection.name, exc
+                    )
             if len(adapters) != len(snapshot.connections):
                 snapshot = _without_broken_connections(snapshot, set(adapters))
             self.adapters = adapters
@@ -185,7 +187,11 @@ def _without_broken_connections(snapshot: Snapshot, usable: set[int]) -> Snapsho
     return Snapshot(
         version=snapshot.version,
         keys=snapshot.keys,
-        models={name: m for name, m in snapshot.models.items() if m.connection_id in usable},
-        connections={cid: c for cid, c in snapshot.connections.items() if cid in usable},
+        models={
+            name: m for name, m in snapshot.models.items() if m.connection_id in usable
+        },
+        connections={
+            cid: c for cid, c in snapshot.connections.items() if cid in usable
+        },
         extensions=snapshot.extensions,
     )

@@ -176,7 +176,9 @@ try:
     NEXUS_QUOTA_DEFAULT_OUTPUT_TOKENS = env.int(
         "NEXUS_QUOTA_DEFAULT_OUTPUT_TOKENS", 1024, minimum=1
     )
-    NEXUS_QUOTA_REDIS_TIMEOUT = env.float("NEXUS_QUOTA_REDIS_TIMEOUT", 0.5, minimum=0.01)
+    NEXUS_QUOTA_REDIS_TIMEOUT = env.float(
+        "NEXUS_QUOTA_REDIS_TIMEOUT", 0.5, minimum=0.01
+    )
     NEXUS_QUOTA_REDIS_RETRY_SECONDS = env.float(
         "NEXUS_QUOTA_REDIS_RETRY_SECONDS", 1.0, minimum=0.05
     )

@@ -142,7 +142,9 @@ def test_rekey_reaches_siem_destination_tokens(ring_a):
     set_destination_token(destination, "hec-token")
     destination.save()
 
-    with override_settings(NEXUS_VAULT_KEYS=f"a:{KEY_A},b:{KEY_B}", NEXUS_VAULT_ACTIVE_KEY="b"):
+    with override_settings(
+        NEXUS_VAULT_KEYS=f"a:{KEY_A},b:{KEY_B}", NEXUS_VAULT_ACTIVE_KEY="b"
+    ):
         vault.key_ring.cache_clear()
         rekey_credentials()
         stored = SiemDestination.objects.get(pk=destination.pk)

@@ -9,14 +9,20 @@ TOOLS = [
     {
         "name": "lookup",
         "description": "Look a word up.",
-        "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+        "input_schema": {
+            "type": "object",
+            "properties": {"word": {"type": "string"}},
+            "required": ["word"],
+        },
     }
 ]
 
 
 @pytest.fixture
 def client(setup):
-    return anthropic.Anthropic(base_url=setup.gateway.url, api_key=setup.key, max_retries=0)
+    return anthropic.Anthropic(
+        base_url=setup.gateway.url, api_key=setup.key, max_retries=0
+    )
 
 
 @pytest.fixture(params=["same_format", "cross_format"])
@@ -25,7 +31,11 @@ def model(request, setup):
 
 
 def test_message_returns_echo(client, model):
-    message = client.messages.create(model=model, max_tokens=100, messages=[{"role": "user", "content": "hello there"}])
+    message = client.messages.create(
+        model=model,
+        max_tokens=100,
+        messages=[{"role": "user", "content": "hello there"}],
+    )
 
     assert message.type == "message"
     assert message.role == "assistant"
@@ -37,7 +47,11 @@ def test_message_returns_echo(client, model):
 
 
 def test_streaming_message_arrives_in_events(client, model):
-    with client.messages.stream(model=model, max_tokens=100, messages=[{"role": "user", "content": "one two three"}]) as stream:
+    with client.messages.stream(
+        model=model,
+        max_tokens=100,
+        messages=[{"role": "user", "content": "one two three"}],
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
 
@@ -48,7 +62,10 @@ def test_streaming_message_arrives_in_events(client, model):
 
 def test_tool_use_and_result(client, model):
     first = client.messages.create(
-        model=model, max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": "please call lookup"}]
+        model=model,
+        max_tokens=100,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": "please call lookup"}],
     )
     tool_use = next(block for block in first.content if block.type == "tool_use")
 
@@ -59,7 +76,16 @@ def test_tool_use_and_result(client, model):
         messages=[
             {"role": "user", "content": "please call lookup"},
             {"role": "assistant", "content": first.content},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "a greeting"}]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": tool_use.id,
+                        "content": "a greeting",
+                    }
+                ],
+            },
         ],
     )
 
@@ -72,7 +98,10 @@ def test_tool_use_and_result(client, model):
 
 def test_streamed_parallel_tool_calls(client, model):
     with client.messages.stream(
-        model=model, max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": "call lookup parallel"}]
+        model=model,
+        max_tokens=100,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": "call lookup parallel"}],
     ) as stream:
         final = stream.get_final_message()
 
@@ -101,7 +130,11 @@ def test_x_api_key_header_is_accepted(setup):
 
     response = httpx.post(
         f"{setup.gateway.url}/v1/messages",
-        json={"model": setup.claude, "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]},
+        json={
+            "model": setup.claude,
+            "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
         headers={"x-api-key": setup.key, "anthropic-version": "2023-06-01"},
     )
 
@@ -109,10 +142,16 @@ def test_x_api_key_header_is_accepted(setup):
 
 
 def test_bad_key_gets_anthropic_error(setup):
-    client = anthropic.Anthropic(base_url=setup.gateway.url, api_key="nvk_wrong", max_retries=0)
+    client = anthropic.Anthropic(
+        base_url=setup.gateway.url, api_key="nvk_wrong", max_retries=0
+    )
 
     with pytest.raises(anthropic.AuthenticationError) as caught:
-        client.messages.create(model=setup.claude, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+        client.messages.create(
+            model=setup.claude,
+            max_tokens=10,
+            messages=[{"role": "user", "content": "hi"}],
+        )
 
     assert caught.value.status_code == 401
     assert caught.value.body["type"] == "error"

@@ -11,20 +11,30 @@ CASE = load_case(13)
 
 @pytest.fixture
 def client(setup):
-    return openai.OpenAI(base_url=setup.gateway.openai_base, api_key=setup.key, max_retries=0)
+    return openai.OpenAI(
+        base_url=setup.gateway.openai_base, api_key=setup.key, max_retries=0
+    )
 
 
 def script_upstream(fake_provider) -> None:
-    fake_provider.enqueue("/chat/completions", {"status": 200, "sse": CASE["upstream_response"]["with_usage"]["sse"]})
+    fake_provider.enqueue(
+        "/chat/completions",
+        {"status": 200, "sse": CASE["upstream_response"]["with_usage"]["sse"]},
+    )
 
 
 @pytest.mark.parametrize("options", [None, {"include_usage": False}])
-def test_usage_chunk_hidden_from_callers_who_did_not_ask(client, setup, fake_provider, options):
+def test_usage_chunk_hidden_from_callers_who_did_not_ask(
+    client, setup, fake_provider, options
+):
     script_upstream(fake_provider)
     extra = {"stream_options": options} if options is not None else {}
 
     response = client.chat.completions.with_raw_response.create(
-        model=setup.chat, messages=[{"role": "user", "content": "Say hello."}], stream=True, **extra
+        model=setup.chat,
+        messages=[{"role": "user", "content": "Say hello."}],
+        stream=True,
+        **extra,
     )
     chunks = list(response.parse())
 
@@ -69,14 +79,19 @@ def test_other_stream_options_are_kept(client, setup, fake_provider):
         )
     )
 
-    assert fake_provider.requests[-1].json["stream_options"] == {"include_usage": True, "include_obfuscation": False}
+    assert fake_provider.requests[-1].json["stream_options"] == {
+        "include_usage": True,
+        "include_obfuscation": False,
+    }
 
 
 def test_cost_is_charged_from_reported_usage(client, setup, fake_provider):
     script_upstream(fake_provider)
 
     response = client.chat.completions.with_raw_response.create(
-        model=setup.chat, messages=[{"role": "user", "content": "Say hello."}], stream=True
+        model=setup.chat,
+        messages=[{"role": "user", "content": "Say hello."}],
+        stream=True,
     )
     list(response.parse())
     setup.gateway.flush_audit()

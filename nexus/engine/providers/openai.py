@@ -187,7 +187,11 @@ CANONICAL_ONLY_FIELDS = ("reasoning_content", "thinking_blocks", "is_error")
 def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     if not any(name in message for name in CANONICAL_ONLY_FIELDS):
         return message
-    return {name: value for name, value in message.items() if name not in CANONICAL_ONLY_FIELDS}
+    return {
+        name: value
+        for name, value in message.items()
+        if name not in CANONICAL_ONLY_FIELDS
+    }
 
 
 def decode_vector(value: Any, provider: str) -> list[float]:

@@ -12,22 +12,46 @@ class Command(BaseCommand):
     help = "Configure the benchmark models on the mock upstream and write a fresh key to a file."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--upstream", default="http://127.0.0.1:18080/v1", help="Mock upstream base URL.")
-        parser.add_argument("--upstream-key", default="sk-mock-upstream", help="Key the mock upstream expects.")
-        parser.add_argument("--key-file", required=True, help="File the new virtual key is written to.")
+        parser.add_argument(
+            "--upstream",
+            default="http://127.0.0.1:18080/v1",
+            help="Mock upstream base URL.",
+        )
+        parser.add_argument(
+            "--upstream-key",
+            default="sk-mock-upstream",
+            help="Key the mock upstream expects.",
+        )
+        parser.add_argument(
+            "--key-file", required=True, help="File the new virtual key is written to."
+        )
 
-    def handle(self, *args, upstream: str, upstream_key: str, key_file: str, **options) -> None:
-        org, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Benchmark"})
+    def handle(
+        self, *args, upstream: str, upstream_key: str, key_file: str, **options
+    ) -> None:
+        org, _ = Organization.objects.get_or_create(
+            slug="bench", defaults={"name": "Benchmark"}
+        )
         connection, _ = ProviderConnection.objects.get_or_create(
-            name="bench-mock", defaults={"provider_type": "openai", "base_url": upstream}
+            name="bench-mock",
+            defaults={"provider_type": "openai", "base_url": upstream},
         )
         connection.base_url = upstream
         set_credential(connection, upstream_key)
         connection.save()
-        for name, kind in (("mock-gpt", Model.KIND_CHAT), ("mock-embed", Model.KIND_EMBEDDINGS)):
+        for name, kind in (
+            ("mock-gpt", Model.KIND_CHAT),
+            ("mock-embed", Model.KIND_EMBEDDINGS),
+        ):
             Model.objects.update_or_create(
                 name=name,
-                defaults={"connection": connection, "upstream_model": name, "kind": kind, "input_price": 1, "output_price": 2},
+                defaults={
+                    "connection": connection,
+                    "upstream_model": name,
+                    "kind": kind,
+                    "input_price": 1,
+                    "output_price": 2,
+                },
             )
         issued = issue_key(organization=org, name="bench key")
         Path(key_file).write_text(issued.plaintext, encoding="utf-8")
