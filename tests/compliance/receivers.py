@@ -40,14 +40,23 @@ class SyslogReceiver:
             self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.running = True
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop listening; connections fail from the moment this returns."""
         self.running = False
         if self.sock is not None:
+            # close() alone leaves the kernel socket listening until the accept()
+            # blocked in the serving thread returns, so early senders would succeed.
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.sock.close()
             self.sock = None
+            self.thread.join(2)
 
     def event_ids(self) -> list[str]:
         with self.lock:
