@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from apps.keys.services import issue_key
 from apps.providers.models import Model, ProviderConnection
+from apps.quotas.models import Quota
 from apps.providers.services import set_credential
 from apps.tenancy.models import Organization
 
@@ -53,6 +54,12 @@ class Command(BaseCommand):
                     "output_price": 2,
                 },
             )
+        # Accounting on: every request reserves and settles against this USD budget.
+        Quota.objects.update_or_create(
+            organization=org,
+            name="bench budget",
+            defaults={"axis": "key", "unit": "usd", "window": "calendar_month", "hard_limit": 1_000_000},
+        )
         issued = issue_key(organization=org, name="bench key")
         Path(key_file).write_text(issued.plaintext, encoding="utf-8")
         self.stdout.write(f"Benchmark key written to {key_file}.")
