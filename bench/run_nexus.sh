@@ -29,6 +29,9 @@ ARGS=(--mock-port 18080 --mock-args "--require-key sk-mock-upstream" --mock-key 
   --a-name nexus --a-url http://127.0.0.1:14002 --a-key "$KEY" --a-cmd "$ACMD" --a-cpus 1
   --plan "${PLAN:-chat=1,32;stream=1,32}" --duration "${DURATION:-10}" --warmup 3 --rounds "${ROUNDS:-3}"
   --quiet-wait 20 --logdir /tmp/nexus-bench/logs --out "$OUT")
+# Extra compare arguments, e.g. COMPARE_ARGS="--model mock-claude" for a translated route.
+read -r -a EXTRA <<< "${COMPARE_ARGS:-}"
+ARGS+=("${EXTRA[@]}")
 if [ -z "${NO_LITELLM:-}" ]; then
   LCMD="env -u DATABASE_URL LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR /tmp/litellm-venv/bin/litellm \
     --config $HARNESS/litellm/config.yaml --host 127.0.0.1 --port 14000 --num_workers 1"

@@ -40,6 +40,22 @@ class Command(BaseCommand):
         connection.base_url = upstream
         set_credential(connection, upstream_key)
         connection.save()
+        anthropic, _ = ProviderConnection.objects.get_or_create(
+            name="bench-mock-anthropic", defaults={"provider_type": "anthropic"}
+        )
+        # The mock serves Anthropic's /v1/messages on the same port; its root is the base.
+        anthropic.base_url = upstream.removesuffix("/v1")
+        set_credential(anthropic, upstream_key)
+        anthropic.save()
+        Model.objects.update_or_create(
+            name="mock-claude",
+            defaults={
+                "connection": anthropic,
+                "upstream_model": "mock-claude",
+                "input_price": 1,
+                "output_price": 2,
+            },
+        )
         for name, kind in (
             ("mock-gpt", Model.KIND_CHAT),
             ("mock-embed", Model.KIND_EMBEDDINGS),
@@ -58,7 +74,12 @@ class Command(BaseCommand):
         Quota.objects.update_or_create(
             organization=org,
             name="bench budget",
-            defaults={"axis": "key", "unit": "usd", "window": "calendar_month", "hard_limit": 1_000_000},
+            defaults={
+                "axis": "key",
+                "unit": "usd",
+                "window": "calendar_month",
+                "hard_limit": 1_000_000,
+            },
         )
         issued = issue_key(organization=org, name="bench key")
         Path(key_file).write_text(issued.plaintext, encoding="utf-8")
