@@ -1,14 +1,59 @@
 """Query filters of the list endpoints (django-filter)."""
 
+from datetime import UTC
+
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import Q
+from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.rest_framework import FilterSet as RestFrameworkFilterSet
 
 from apps.audit.models import AuditEvent
 from apps.iam.models import AdminAuditLog, Group, Membership, Policy, ServiceToken
 from apps.keys.models import VirtualKey
 from apps.providers.models import Model, ProviderConnection
 from apps.tenancy.models import Project
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, converted to UTC.
+
+    Python accepts UTC offsets up to 23:59 and PostgreSQL only up to 15:59, so a
+    value is converted before it reaches a query.
+    """
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            return result.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                "Date-time value out of range.", code="overflow"
+            ) from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class ApiFilterSet(RestFrameworkFilterSet):
+    """Base of the filter sets that django-filter builds from `filterset_fields`."""
+
+    FILTER_DEFAULTS = {
+        **RestFrameworkFilterSet.FILTER_DEFAULTS,
+        models.DateTimeField: {"filter_class": UtcIsoDateTimeFilter},
+    }
+
+
+class ApiFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, whose generated date-time filters convert to UTC."""
+
+    filterset_base = ApiFilterSet
 
 
 class OrganizationFilter(django_filters.FilterSet):
@@ -44,12 +89,8 @@ class ModelFilter(django_filters.FilterSet):
 
 
 class AuditEventFilter(OrganizationFilter):
-    created_after = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte"
-    )
-    created_before = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt"
-    )
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     status = django_filters.NumberFilter(field_name="status_code")
     key = django_filters.NumberFilter(field_name="key_id")
     model = django_filters.CharFilter(
@@ -73,12 +114,8 @@ class AuditEventFilter(OrganizationFilter):
 
 
 class AdminAuditLogFilter(OrganizationFilter):
-    created_after = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte"
-    )
-    created_before = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt"
-    )
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     resource = django_filters.CharFilter(
         field_name="resource", lookup_expr="startswith"
     )

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from apps.api.actors import actor_of
+from apps.api.filters import ApiFilterBackend
 from apps.iam import nrn
 from apps.iam.changelog import record_change, snapshot
 from apps.iam.context import context_from_request, request_id_for
@@ -53,6 +54,7 @@ DEFAULT_VERBS = {
 class ScopedViewSet(viewsets.GenericViewSet):
     """Tenant-scoped, authorized and audited access to one model."""
 
+    filter_backends = [ApiFilterBackend]
     lookups = Lookups(org="organization")
     # Per-row authorization of lists when a policy matches; off for huge tables.
     row_check = True
@@ -130,7 +132,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
     def target_scope(self, data: Any) -> tuple[Organization, Project | None]:
         """Resolve the organization and project a new row goes into (404 if foreign)."""
         if not isinstance(data, Mapping):
-            # A JSON body may be a list or a scalar; the serializer would reject it
+            # A JSON body may be a list or a scalar. The serializer would reject it
             # too, but only after this method has read fields from it.
             raise ValidationError(
                 {
@@ -147,7 +149,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
                 raise ValidationError({"organization": ["This field is required."]})
             organization = organizations.get()
         else:
-            # A value that is no slug matches no row; PostgreSQL would also reject
+            # A value that is no slug matches no row, and PostgreSQL would reject
             # one with a NUL character instead of finding nothing.
             slug = str(slug)
             organization = (

@@ -1,8 +1,46 @@
 """Fields shared by the API serializers."""
 
+from typing import Any
+
+from django.db import models
 from rest_framework import serializers
 
 from apps.tenancy.models import Organization, Project
+
+
+def reject_nul_characters(value: Any) -> None:
+    """Raise ValidationError if a string anywhere in a JSON value contains NUL.
+
+    PostgreSQL stores neither text nor jsonb with a NUL character and fails the
+    query instead, so such a value must be rejected before it is saved.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError("Null characters are not allowed.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul_characters(key)
+            reject_nul_characters(item)
+    elif isinstance(value, list):
+        for item in value:
+            reject_nul_characters(item)
+
+
+class StorableJSONField(serializers.JSONField):
+    """A JSON value that PostgreSQL can store (no NUL character in any string)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(reject_nul_characters)
+
+
+class ApiModelSerializer(serializers.ModelSerializer):
+    """The base of the API's model serializers."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.JSONField: StorableJSONField,
+    }
 
 
 class OrganizationField(serializers.SlugRelatedField):
@@ -29,7 +67,7 @@ class ProjectField(serializers.PrimaryKeyRelatedField):
         super().__init__(**kwargs)
 
 
-class ScopedSerializer(serializers.ModelSerializer):
+class ScopedSerializer(ApiModelSerializer):
     """A serializer whose organization and project cannot change after create."""
 
     fixed_fields = ("organization", "project")

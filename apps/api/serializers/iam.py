@@ -5,6 +5,7 @@ from apps.api.serializers.fields import (
     OrganizationField,
     ProjectField,
     ScopedSerializer,
+    reject_nul_characters,
 )
 from apps.iam.models import (
     Group,
@@ -91,7 +92,9 @@ class PolicySerializer(ScopedSerializer):
     principals = serializers.ListField(child=serializers.CharField())
     actions = serializers.ListField(child=serializers.CharField())
     resources = serializers.ListField(child=serializers.CharField())
-    conditions = serializers.DictField(required=False)
+    conditions = serializers.DictField(
+        required=False, validators=[reject_nul_characters]
+    )
     fixed_fields = ("organization",)
 
     class Meta:
@@ -148,7 +151,7 @@ class IssuedTokenSerializer(ServiceTokenSerializer):
 class UserTagsSerializer(ScopedSerializer):
     organization = OrganizationField()
     user = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all())
-    tags = serializers.DictField()
+    tags = serializers.DictField(validators=[reject_nul_characters])
     fixed_fields = ("organization", "user")
 
     class Meta:
@@ -159,7 +162,7 @@ class UserTagsSerializer(ScopedSerializer):
 
 class ResourceTagsSerializer(ScopedSerializer):
     organization = OrganizationField()
-    tags = serializers.DictField()
+    tags = serializers.DictField(validators=[reject_nul_characters])
     fixed_fields = ("organization", "resource")
 
     class Meta:

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from apps.api.serializers.fields import ApiModelSerializer
 from apps.providers.models import Model, ProviderConnection
 
 
@@ -14,7 +15,7 @@ def run_model_clean(instance) -> None:
         ) from None
 
 
-class ProviderConnectionSerializer(serializers.ModelSerializer):
+class ProviderConnectionSerializer(ApiModelSerializer):
     credential = serializers.CharField(
         write_only=True,
         required=False,
@@ -61,7 +62,7 @@ class ProviderConnectionSerializer(serializers.ModelSerializer):
         }
 
 
-class ModelSerializer(serializers.ModelSerializer):
+class ModelSerializer(ApiModelSerializer):
     class Meta:
         model = Model
         fields = [
