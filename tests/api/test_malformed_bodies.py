@@ -58,6 +58,18 @@ def test_nul_organization_path_is_not_found(owner):
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("slug", [NUL, "no slug"])
+def test_malformed_organization_on_update_is_invalid(owner, world, slug):
+    group = world.rows["group"]
+
+    response = owner.patch(
+        f"/api/v1/groups/{group.pk}/", {"organization": slug}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "organization" in response.json()["error"]["details"]
+
+
 def test_project_name_without_slug_is_invalid(owner, world):
     body = {"organization": world.org.slug, "name": ", "}
 

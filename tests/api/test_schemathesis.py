@@ -33,8 +33,14 @@ from schemathesis.specs.openapi.checks import (
 from apps.iam.tokens import issue_service_token
 
 APP = get_wsgi_application()
-schema = schemathesis.openapi.from_wsgi("/api/schema/", APP)
+# Credentials come from the actors below, not from the schema's security schemes.
+CONFIG = schemathesis.Config.from_dict(
+    {"generation": {"with-security-parameters": False}}
+)
+schema = schemathesis.openapi.from_wsgi("/api/schema/", APP, config=CONFIG)
 
+# NOTE: status_code_conformance is left out because the schema documents only the
+# success statuses, not the 400, 401, 403, 404 and 409 error bodies.
 CHECKS = [
     not_a_server_error,
     response_schema_conformance,
@@ -46,7 +52,7 @@ PLATFORM_PATHS = (
     "/api/v1/models/",
     "/api/v1/routes/",
 )
-# Requests sent per operation label, printed when the module ends.
+# Requests sent per operation label. The module prints the totals when it ends.
 REQUESTS: Counter = Counter()
 
 
@@ -69,6 +75,8 @@ class Actor:
 
 
 def _rows_by_path(world) -> dict[str, dict[str, Any]]:
+    # TODO: hooks, quotas, routes, kill switches and passthrough flags get no row
+    # here, so their retrieve, update and delete operations mostly reach the 404.
     rows = world.rows
     ids = {
         "/api/v1/projects/{id}/": world.project.pk,
@@ -129,8 +137,8 @@ def use_real_rows(case, actor: Actor) -> None:
     """Point the schema-valid parts of a case at rows that exist.
 
     Generated ids almost never exist, so without this every valid request ends in
-    a 404 or a 400 and the success paths, where most server errors hide, stay
-    unexercised. Schema-violating parts are sent as generated.
+    a 404 or a 400 and the success paths stay unexercised. Schema-violating parts
+    are sent as generated.
     """
     meta = case.meta
     known = actor.rows_by_path.get(case.operation.path)
@@ -150,24 +158,6 @@ def use_real_rows(case, actor: Actor) -> None:
             for field, value in container.items()
         }
         setattr(case, name, updated)
-
-
-def drop_generated_credentials(case) -> None:
-    """Remove the credentials schemathesis made up from the schema's security schemes.
-
-    The schema offers a bearer token or a session cookie. A made-up token sent with
-    the superuser's session fails authentication before the session is read.
-    """
-    if case.headers:
-        case.headers = {
-            name: value
-            for name, value in case.headers.items()
-            if name.lower() != "authorization"
-        }
-    if case.cookies:
-        case.cookies = {
-            name: value for name, value in case.cookies.items() if name != "sessionid"
-        }
 
 
 def _superuser_session(user) -> tuple[dict[str, str], dict[str, str]]:
@@ -229,11 +219,12 @@ def actor_for(case, actors: dict[str, Actor]) -> Actor:
 
 
 def call_in_savepoint(case, actor: Actor):
-    """Send the case and undo a failed statement in it, as autocommit would.
+    """Send the case in a savepoint, which is rolled back if a statement failed.
 
     Production runs requests in autocommit mode, where a failed statement that the
     view handled (an IntegrityError turned into a 409) leaves no trace. Here every
-    request shares the test's transaction, which such a statement would abort.
+    request shares the test's transaction, which such a statement would abort for
+    every later request.
     """
     savepoint = transaction.savepoint()
     response = case.call(headers=actor.headers, cookies=actor.cookies)
@@ -260,7 +251,6 @@ def call_in_savepoint(case, actor: Actor):
 def test_api_operation(case, actors, django_capture_on_commit_callbacks):
     actor = actor_for(case, actors)
     use_real_rows(case, actor)
-    drop_generated_credentials(case)
     REQUESTS[case.operation.label] += 1
 
     with django_capture_on_commit_callbacks(execute=True):

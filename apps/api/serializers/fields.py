@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.validators import slug_re
 from django.db import models
 from rest_framework import serializers
 
@@ -55,6 +56,14 @@ class OrganizationField(serializers.SlugRelatedField):
         kwargs.setdefault("queryset", Organization.objects.all())
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        # Updates reach this field without the viewset's check. A string that is
+        # no slug matches no row, and PostgreSQL would reject one with a NUL
+        # character instead of finding nothing.
+        if isinstance(data, str) and not slug_re.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
 
 
 class ProjectField(serializers.PrimaryKeyRelatedField):
