@@ -72,10 +72,13 @@ def test_requests_make_no_database_query(setup, monkeypatch):
     original_execute = db_utils.CursorWrapper.execute
     original_build = runtime_module._build
 
+    recording = threading.Event()
+
     def record(self, sql, params=None):
         thread = threading.current_thread().name
         # Snapshot rebuilds and the audit writer run off the request path.
-        if thread != "nexus-audit-writer" and not getattr(building, "active", False):
+        off_path = thread == "nexus-audit-writer" or getattr(building, "active", False)
+        if recording.is_set() and not off_path:
             queries.append((thread, sql[:80]))
         return original_execute(self, sql, params)
 
@@ -88,6 +91,11 @@ def test_requests_make_no_database_query(setup, monkeypatch):
 
     monkeypatch.setattr(runtime_module, "_build", build)
     monkeypatch.setattr(db_utils.CursorWrapper, "execute", record)
+    # A rebuild that started before the patch would be recorded; wait it out.
+    deadline = time.monotonic() + 10
+    while setup.gateway.runtime.reload_lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    recording.set()
     for _ in range(20):
         assert chat(setup.gateway.url, setup.key, setup.chat).status_code == 200
     stream = httpx.post(
