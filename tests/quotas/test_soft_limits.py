@@ -86,7 +86,9 @@ def test_soft_limit_without_webhook_is_recorded(quota_setup):
     quota_setup.chat(max_tokens=3)
 
     [alert] = wait_for_alert_status(quota, QuotaAlert.NO_WEBHOOK)
-    assert alert.used == 1
+    # NOTE: the second request may reserve before the first one settles, so the
+    # crossing can be recorded at a use of 1 or 2; there is still exactly one alert.
+    assert alert.used in (1, 2)
     assert alert.soft_limit == 1
 
 
