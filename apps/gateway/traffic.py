@@ -86,7 +86,7 @@ async def until_disconnect(exchange: Exchange, work) -> None:
 async def serve(
     exchange: Exchange, runtime: GatewayRuntime, ingress: Ingress, call: Call, handler
 ) -> None:
-    """Run one endpoint handler, answering any error in the caller's wire format."""
+    """Run one endpoint handler and return any error in the caller's wire format."""
     runtime.in_flight += 1
     try:
         await handler(exchange, runtime, ingress, call)
@@ -134,7 +134,7 @@ async def _answer_error(
 async def run_stages(
     runtime: GatewayRuntime, call: Call, request: Any, answer, upstream
 ) -> None:
-    """Run on_request of every stage, then the answer or the upstream call, then on_complete."""
+    """Run on_request of every stage, then the cached response or the upstream call, then on_complete."""
     entered: list[Stage] = []
     try:
         for stage in runtime.stages:

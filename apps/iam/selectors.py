@@ -12,7 +12,7 @@ from apps.tenancy.models import Organization
 
 @dataclass(frozen=True)
 class RoleGrant:
-    """One role a user holds in an organization, directly or through a group."""
+    """One role a user has in an organization, directly or through a group."""
 
     role: str
     project_id: int | None
@@ -21,7 +21,7 @@ class RoleGrant:
 
 
 def roles_for(user: AbstractBaseUser, organization: Organization) -> list[RoleGrant]:
-    """Return every role the user holds in the organization, direct grants first."""
+    """Return every role the user has in the organization, direct grants first."""
     if not user.is_authenticated:
         return []
     grants = [
@@ -44,7 +44,7 @@ def roles_for(user: AbstractBaseUser, organization: Organization) -> list[RoleGr
 
 
 def list_member_organizations(user: AbstractBaseUser) -> QuerySet[Organization]:
-    """Return the organizations where the user holds at least one role."""
+    """Return the organizations where the user has at least one role."""
     if not user.is_authenticated:
         return Organization.objects.none()
     # Two IN subqueries instead of a UNION: SQLite rejects the ORDER BY that the

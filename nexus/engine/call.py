@@ -1,4 +1,4 @@
-"""What one request is and did, shared by every pipeline stage and the audit event."""
+"""The per-request state shared by every pipeline stage and the audit event."""
 
 import itertools
 import os
@@ -53,7 +53,7 @@ class Call:
     error_code: str = ""
     ttfb_ms: float | None = None
     usage: Usage = field(default_factory=Usage)
-    # Set when the provider returned a complete answer; partial streams stay False.
+    # Set when the provider returned a complete response. Partial streams stay False.
     complete: bool = False
     # Classification and other labels set by hooks, read by routing and audit.
     tags: set[str] = field(default_factory=set)
@@ -70,7 +70,7 @@ class Call:
         return cost_nano(self.usage, self.model.prices) if self.model else 0
 
     def answer_headers(self) -> dict[str, str]:
-        """Return the headers every answer carries: request id and what served it."""
+        """Return the headers every response carries: the request id and what served it."""
         headers = {"x-request-id": self.request_id}
         if self.connection is not None and self.model is not None:
             headers["x-nexus-provider"] = self.connection.name

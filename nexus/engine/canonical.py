@@ -16,7 +16,7 @@ FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_ca
 
 @dataclass
 class Usage:
-    """Token counts of one answer; cached and cache-write tokens are part of input."""
+    """Token counts of one response. Cached and cache-write tokens are part of input."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -108,7 +108,7 @@ class EmbeddingsRequest:
 
 @dataclass
 class ChatResult:
-    """A complete canonical answer and its usage."""
+    """A complete canonical response and its usage."""
 
     body: dict[str, Any]
     usage: Usage

@@ -70,7 +70,7 @@ class Stage:
     async def on_complete(self, call: Call, request: Any) -> None:
         """Settle what on_request started; runs for every request that reached the stage.
 
-        `call.complete` says whether the provider's answer was complete, and
+        `call.complete` is True when the provider's response was complete, and
         `call.usage` holds what was produced, even for a cut-off stream.
         """
 

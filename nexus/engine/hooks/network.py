@@ -179,13 +179,13 @@ class SizeHook(Hook):
     options = OptionsSpec(
         {
             "max_body_bytes": Option(
-                "int", 0, help="Largest request body in bytes; 0 is no limit."
+                "int", 0, help="Maximum request body in bytes; 0 is no limit."
             ),
             "max_text_chars": Option(
-                "int", 0, help="Most characters of text; 0 is no limit."
+                "int", 0, help="Maximum characters of text; 0 is no limit."
             ),
             "max_messages": Option(
-                "int", 0, help="Most messages or inputs; 0 is no limit."
+                "int", 0, help="Maximum number of messages or inputs; 0 is no limit."
             ),
         }
     )

@@ -100,7 +100,7 @@ class BufferedResponse:
             yield self.body
 
     def release(self) -> None:
-        """Do nothing; the body holds no connection."""
+        """Do nothing, because the body keeps no connection open."""
 
     async def __aenter__(self) -> "BufferedResponse":
         return self
@@ -200,7 +200,7 @@ class ProviderAdapter:
         raise NotImplementedError
 
     def parse_error(self, status: int, body: bytes) -> ProviderStatusError:
-        """Return the error for a non-2xx answer; codecs override to read their own shape."""
+        """Return the error for a non-2xx response. Codecs override it to read their own shape."""
         message, error_type = _generic_error_fields(body)
         return ProviderStatusError(
             f"Provider {self.connection.name} returned HTTP {status}: {message}",

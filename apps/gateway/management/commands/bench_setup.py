@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 
 from apps.keys.services import issue_key
 from apps.providers.models import Model, ProviderConnection
-from apps.quotas.models import Quota
 from apps.providers.services import set_credential
+from apps.quotas.models import Quota
 from apps.tenancy.models import Organization
 
 
