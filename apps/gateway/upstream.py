@@ -289,7 +289,7 @@ async def _stream(
     headers = call.answer_headers()
     headers["cache-control"] = "no-cache"
     encoder = ingress.chat_stream_encoder(request)
-    pump = _Pump(exchange, call, encoder, response, headers, timeout)
+    pump = _Pump(exchange, call, encoder, response, headers, timeout, filters)
     if native:
         observer = target.adapter.native_stream_observer()
         call.state["native_observer"] = observer
@@ -342,13 +342,16 @@ class _Pump:
     ending the caller's stream. The first data must arrive within `timeout` seconds.
     """
 
-    def __init__(self, exchange, call, encoder, response, headers, timeout) -> None:
+    def __init__(
+        self, exchange, call, encoder, response, headers, timeout, filters
+    ) -> None:
         self.exchange = exchange
         self.call = call
         self.encoder = encoder
         self.response = response
         self.headers = headers
         self.timeout = timeout
+        self.filters = filters
         self.produced = False
 
     async def run(self, tracker, convert, finish, trailer) -> NexusError | None:
@@ -386,6 +389,8 @@ class _Pump:
                 if isinstance(error, ProviderError):
                     raise error from None
             call.error_code = error.code
+            for response_filter in self.filters:
+                await response_filter.abort(error)
             await self._write(self.encoder.error(error), more=False)
             return error
         finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from nexus.engine.call import Call
 from nexus.engine.canonical import ChatResult
+from nexus.engine.errors import NexusError
 
 
 class ChunkSource:
@@ -45,6 +46,9 @@ class ResponseFilter:
 
     def flush(self) -> list[dict[str, Any]]:
         return []
+
+    async def abort(self, error: NexusError) -> None:
+        return None
 
 
 class Stage:

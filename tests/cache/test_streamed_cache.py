@@ -1,5 +1,6 @@
 """Streamed responses are stored once complete and replayed as streams in any format."""
 
+import asyncio
 import json
 
 import anthropic
@@ -121,6 +122,30 @@ def test_cut_off_stream_is_not_stored(cache, client):
     _, text = stream_text(client, cache.chat, "this stream breaks")
 
     assert text == "Echo: this stream breaks"
+    assert cache.upstream_calls() == 2
+
+
+def test_request_after_a_cut_off_stream_does_not_share_its_failure(
+    cache, client, monkeypatch
+):
+    # The leader's settling is held back, as on a busy gateway: the caller has seen
+    # the error event while the stage's on_complete has not run yet.
+    layer = type(cache.layer)
+    settle = layer.on_complete
+
+    async def slow_on_complete(self, call, request):
+        await asyncio.sleep(0.5)
+        await settle(self, call, request)
+
+    monkeypatch.setattr(layer, "on_complete", slow_on_complete)
+    cache.policy()
+    cache.fake.enqueue("/chat/completions", {"reply": {}, "close_after": 2})
+    with pytest.raises(openai.APIError):
+        stream_text(client, cache.chat, "a stream that breaks early")
+
+    _, text = stream_text(client, cache.chat, "a stream that breaks early")
+
+    assert text == "Echo: a stream that breaks early"
     assert cache.upstream_calls() == 2
 
 

@@ -74,6 +74,8 @@ class Flight:
         self.followers = 0
         # Set when another process leads and this flight relays its Redis stream.
         self.relayed = False
+        # Copies the chunks and the outcome to Redis while this process leads.
+        self.publisher: asyncio.Task | None = None
         self._waiters: list[asyncio.Future] = []
 
     @property
@@ -153,6 +155,17 @@ class FlightTable:
         flight.finish(outcome)
         self._forget(flight)
 
+    async def end_published(self, flight: Flight, outcome: Outcome) -> None:
+        """End the flight and wait until other processes can see how it ended."""
+        self.end(flight, outcome)
+        publisher = flight.publisher
+        if publisher is not None and not publisher.done():
+            await asyncio.wait([publisher], timeout=self.relay_timeout)
+
+    @property
+    def relay_timeout(self) -> float:
+        return self.relay.timeout * 2 if self.relay is not None else 0.0
+
     def _forget(self, flight: Flight) -> None:
         if self.flights.get(flight.key) is flight:
             del self.flights[flight.key]
@@ -183,6 +196,7 @@ class RedisFlightRelay:
         timeout: float = 1.0,
     ) -> None:
         self.heartbeat = heartbeat
+        self.timeout = timeout
         self.idle = heartbeat * 3
         self.stream_ttl = stream_ttl
         self.client = aioredis.Redis.from_url(
@@ -208,17 +222,18 @@ class RedisFlightRelay:
             logger.warning("flight lock unavailable, leading locally: %s", exc)
             return True
         if holder is None:
-            self._spawn(self._publish(flight, lock))
+            flight.publisher = self._spawn(self._publish(flight, lock))
             return True
         flight.relayed = True
         flight_id, _, flight.leader_request_id = holder.decode().partition(" ")
         self._spawn(self._follow(flight, flight_id, forget))
         return False
 
-    def _spawn(self, work) -> None:
+    def _spawn(self, work) -> asyncio.Task:
         task = asyncio.ensure_future(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     async def _publish(self, flight: Flight, lock: str) -> None:
         stream = STREAM_PREFIX + flight.id

@@ -45,7 +45,7 @@ from nexus.engine.cache.store import ExactStore
 from nexus.engine.cache.vectors.base import VectorEntry
 from nexus.engine.call import Call
 from nexus.engine.canonical import ChatRequest, ChatResult, Usage
-from nexus.engine.errors import InvalidRequestError
+from nexus.engine.errors import InvalidRequestError, NexusError
 from nexus.engine.pricing import cost_nano
 from nexus.engine.stages import ChunkSource, ResponseFilter
 
@@ -99,8 +99,9 @@ class CaptureFilter(ResponseFilter):
     here because encoders change the dicts they are given.
     """
 
-    def __init__(self, state: CacheRequest) -> None:
+    def __init__(self, state: CacheRequest, flights: FlightTable) -> None:
         self.state = state
+        self.flights = flights
         self.flight = state.flight if state.leader else None
 
     def filter_result(self, result: ChatResult) -> ChatResult:
@@ -113,6 +114,13 @@ class CaptureFilter(ResponseFilter):
         if self.flight is not None:
             self.flight.publish(data)
         return [chunk]
+
+    async def abort(self, error: NexusError) -> None:
+        # Ended before the caller sees the error: an identical request sent right
+        # after it starts a new upstream call instead of sharing this failure.
+        if self.flight is not None:
+            outcome = Outcome("failed", error_code=error.code, http_status=error.status)
+            await self.flights.end_published(self.flight, outcome)
 
 
 class CacheLayer:
@@ -351,7 +359,7 @@ class CacheLayer:
         state = call.state.get("cache")
         if not isinstance(state, CacheRequest) or state.outcome in SERVED:
             return None
-        return CaptureFilter(state)
+        return CaptureFilter(state, self.flights)
 
     async def on_complete(self, call: Call, request: Any) -> None:
         state = call.state.get("cache")
