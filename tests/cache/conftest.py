@@ -82,6 +82,16 @@ def chat_body(text: str, model: str, **fields) -> dict:
     return body
 
 
+async def until_upstream_called(fake, count: int = 1, limit: float = 30.0) -> None:
+    """Wait until the fake provider has received `count` chat requests."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while sum(1 for r in fake.requests if r.path.endswith("/chat/completions")) < count:
+        if loop.time() > deadline:
+            raise AssertionError(f"the provider did not get {count} request(s)")
+        await asyncio.sleep(0.01)
+
+
 async def post_many(url: str, key: str, bodies: list[dict], stream: bool = False):
     """Send every body at once on separate connections; return (status, text) pairs."""
     limits = httpx.Limits(max_connections=len(bodies) + 5)

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from apps.audit.models import AuditEvent
-from tests.cache.conftest import chat_body, post_many
+from tests.cache.conftest import chat_body, post_many, until_upstream_called
 
 COUNT = 50
 
@@ -78,7 +78,9 @@ def test_follower_joining_mid_stream_gets_the_whole_stream(cache):
         leader = asyncio.ensure_future(
             post_many(cache.gateway.url, cache.key_a.key, [body])
         )
-        await asyncio.sleep(0.6)
+        # The leader holds the flight once its upstream call started.
+        await until_upstream_called(cache.fake)
+        await asyncio.sleep(0.3)
         followers = await post_many(cache.gateway.url, cache.key_a.key, [body] * 5)
         return (await leader) + followers
 
@@ -103,7 +105,7 @@ def test_streaming_leader_serves_non_streaming_followers(cache):
         leader = asyncio.ensure_future(
             post_many(cache.gateway.url, cache.key_a.key, [streamed])
         )
-        await asyncio.sleep(0.2)
+        await until_upstream_called(cache.fake)
         followers = await post_many(cache.gateway.url, cache.key_a.key, [plain] * 3)
         return (await leader), followers
 
@@ -172,7 +174,7 @@ def test_followers_take_over_when_the_leader_hangs_up(cache):
 
     async def scenario():
         leaver = asyncio.ensure_future(leader_gives_up())
-        await asyncio.sleep(0.1)
+        await until_upstream_called(cache.fake)
         followers = await post_many(cache.gateway.url, cache.key_a.key, [body] * 4)
         await leaver
         return followers
