@@ -21,6 +21,7 @@ from apps.compliance.tasks import forward_siem_task
 from tests.compliance.receivers import SyslogReceiver
 from tests.hooks.servers import HttpPeer
 from tests.hooks.support import flush_compliance
+from tests.support.waiting import wait_for
 
 
 def make_destination(setup, cleanup, **fields) -> SiemDestination:
@@ -55,13 +56,6 @@ def send_requests(setup, count: int) -> list[str]:
             ids.append(response.headers["x-request-id"])
     flush_compliance(setup.gateway)
     return ids
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -218,9 +212,8 @@ def test_syslog_outage_and_recovery_loses_and_duplicates_nothing(
     assert forward_siem_task() == 1
 
     wait_for(lambda: len(receiver.messages) == 5)
-    time.sleep(0.2)
+    wait_for(lambda: not SiemDelivery.objects.filter(destination=destination).exists())
     assert sorted(receiver.event_ids()) == sorted(ids)
-    assert not SiemDelivery.objects.filter(destination=destination).exists()
 
 
 def test_http_outage_and_recovery(setup, cleanup, http_receiver):

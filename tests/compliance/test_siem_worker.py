@@ -14,13 +14,7 @@ from apps.audit.models import AuditEvent
 from apps.compliance.models import SiemDelivery, SiemDestination
 from tests.compliance.receivers import SyslogReceiver
 from tests.support import process
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.shared_servers

@@ -1,7 +1,6 @@
 """Each request settles to what it used: complete, cut off, failed or hung up."""
 
 import asyncio
-import time
 
 import httpx
 import orjson
@@ -13,6 +12,7 @@ from nexus.engine.quotas import estimate
 from nexus.engine.quotas.rules import ledger_keys
 from tests.quotas.conftest import counter_value, quota_stage
 from tests.quotas.factories import make_quota
+from tests.support.waiting import wait_for
 
 LONG_REPLY = " ".join(f"word{index}" for index in range(40))
 
@@ -137,7 +137,11 @@ def test_client_disconnect_settles_on_text_produced(quota_setup):
                 received += data
                 if b"word2" in received:
                     break
-    time.sleep(0.5)
+    wait_for(
+        lambda: (
+            len(quota_setup.audit_rows()) == 1 and open_reservations(quota_setup) == 0
+        )
+    )
 
     [row] = quota_setup.audit_rows()
     charged = counter_value(quota_setup.gateway, quota, key=quota_setup.key_row.pk)
