@@ -1,16 +1,14 @@
 """Config changes reach running gateways quickly, and requests never query the database."""
 
-import threading
 import time
 
 import httpx
 import pytest
-from django.db.backends import utils as db_utils
 
-from apps.gateway import runtime as runtime_module
 from apps.keys.services import revoke_key
 from tests.support.factories import make_tenant
 from tests.support.process import GatewayProcess
+from tests.support.queries import request_path_queries
 
 
 def chat(url, key, model):
@@ -67,47 +65,19 @@ def test_change_reaches_other_process_within_two_seconds(setup, db_rows):
 
 
 def test_requests_make_no_database_query(setup, monkeypatch):
-    queries: list[tuple[str, str]] = []
-    building = threading.local()
-    original_execute = db_utils.CursorWrapper.execute
-    original_build = runtime_module._build
-
-    recording = threading.Event()
-
-    def record(self, sql, params=None):
-        thread = threading.current_thread().name
-        # Snapshot rebuilds and the audit writer run off the request path.
-        off_path = thread == "nexus-audit-writer" or getattr(building, "active", False)
-        if recording.is_set() and not off_path:
-            queries.append((thread, sql[:80]))
-        return original_execute(self, sql, params)
-
-    def build(version):
-        building.active = True
-        try:
-            return original_build(version)
-        finally:
-            building.active = False
-
-    monkeypatch.setattr(runtime_module, "_build", build)
-    monkeypatch.setattr(db_utils.CursorWrapper, "execute", record)
-    # A rebuild that started before the patch would be recorded; wait it out.
-    deadline = time.monotonic() + 10
-    while setup.gateway.runtime.reload_lock.locked() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    recording.set()
-    for _ in range(20):
-        assert chat(setup.gateway.url, setup.key, setup.chat).status_code == 200
-    stream = httpx.post(
-        f"{setup.gateway.url}/v1/chat/completions",
-        json={
-            "model": setup.chat,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-        headers={"authorization": f"Bearer {setup.key}"},
-    )
-    setup.gateway.flush_audit()
+    with request_path_queries(setup.gateway, monkeypatch) as queries:
+        for _ in range(20):
+            assert chat(setup.gateway.url, setup.key, setup.chat).status_code == 200
+        stream = httpx.post(
+            f"{setup.gateway.url}/v1/chat/completions",
+            json={
+                "model": setup.chat,
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers={"authorization": f"Bearer {setup.key}"},
+        )
+        setup.gateway.flush_audit()
 
     assert stream.status_code == 200
     assert queries == []
