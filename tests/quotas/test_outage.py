@@ -3,9 +3,9 @@
 A private redis-server on loopback plays the outage, so the shared Redis stays up.
 """
 
-import asyncio
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -17,6 +17,7 @@ from tests.quotas.conftest import counter_value, quota_stage
 from tests.quotas.factories import make_quota, make_settings
 from tests.support.factories import make_tenant
 from tests.support.process import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.shared_servers,
@@ -198,14 +199,16 @@ def test_outage_settlements_replay_onto_kept_counters(
     quota_setup.fake.enqueue("/chat/completions", {"delay": 1.0})
     client = redis.Redis.from_url(private_redis.url)
 
-    async def pause() -> None:
-        await asyncio.sleep(0.3)
+    def pause_once_reserved() -> None:
+        # The reservation is made before the upstream call, so Redis stops answering
+        # while the provider takes its second and the settlement finds it paused.
+        wait_for(lambda: quota_setup.fake.requests, interval=0.01)
         client.execute_command("CLIENT", "PAUSE", "1500", "ALL")
 
-    quota_setup.gateway.loop.call_soon_threadsafe(
-        lambda: quota_setup.gateway.loop.create_task(pause())
-    )
+    pauser = threading.Thread(target=pause_once_reserved)
+    pauser.start()
     slow = quota_setup.chat(max_tokens=3)
+    pauser.join()
     time.sleep(2.0)
     wait_until_counted(quota_setup)
 
