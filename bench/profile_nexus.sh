@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Profile one Nexus worker under load with py-spy and print the functions that cost most.
+# CONCURRENCY sets the number of connections (32 unless set); STREAM=1 streams.
 #
 # Needs what bench/run_nexus.sh needs, plus py-spy in /tmp/bench-venv. HARNESS points
 # at the benchmark harness directory (mock_upstream.py and load.py).
@@ -31,7 +32,7 @@ if [ -n "${STREAM:-}" ]; then
   EXTRA=(--stream)
 fi
 taskset -c 0 /tmp/bench-venv/bin/python "$HARNESS/load.py" http://127.0.0.1:14002/v1/chat/completions \
-  -k "$KEY" -c 32 -d 20 --warmup 2 -b "$BODY" "${EXTRA[@]}" &
+  -k "$KEY" -c "${CONCURRENCY:-32}" -d 20 --warmup 2 -b "$BODY" "${EXTRA[@]}" &
 LOAD=$!
 sleep 4
 /tmp/bench-venv/bin/py-spy record -p "$GATEWAY" -d 12 -r 200 --format raw -o "$WORK/profile.raw" --nonblocking >/dev/null 2>&1

@@ -12,6 +12,7 @@ from nexus.engine.quotas import estimate
 from nexus.engine.quotas.rules import ledger_keys
 from tests.quotas.conftest import counter_value, quota_stage
 from tests.quotas.factories import make_quota
+from tests.support.factories import make_connection, make_model
 from tests.support.waiting import wait_for
 
 LONG_REPLY = " ".join(f"word{index}" for index in range(40))
@@ -36,8 +37,8 @@ def streamed_text(raw: bytes) -> str:
     return "".join(text)
 
 
-def output_tokens(text: str) -> int:
-    count = asyncio.run(estimate.count_texts("gpt-4o-mini", [text]))
+def output_tokens(text: str, model: str = "gpt-4o-mini") -> int:
+    count = asyncio.run(estimate.count_texts(model, [text]))
     return count.tokens
 
 
@@ -295,3 +296,81 @@ def test_embeddings_request_is_charged_its_input(fake_provider, gateway, db_rows
 
     assert response.status_code == 200
     assert counter_value(gateway, quota, key=tenant.key_row.pk) == 5
+
+
+def anthropic_text(raw: bytes) -> str:
+    text = []
+    for line in raw.decode().splitlines():
+        if line.startswith("data: {"):
+            delta = orjson.loads(line[6:]).get("delta") or {}
+            text.append(delta.get("text") or "")
+    return "".join(text)
+
+
+def test_passed_through_stream_cut_off_settles_on_text_produced(quota_setup):
+    # Anthropic to Anthropic passes the provider's bytes through; its stream reports
+    # output tokens only at the end, which a cut-off stream never reaches.
+    connection = make_connection("anthropic", quota_setup.fake.anthropic_base)
+    claude = make_model(connection, "claude-sonnet-4-5")
+    quota = make_quota(quota_setup.org, unit="tokens", hard_limit=10_000)
+    quota_setup.refresh()
+    quota_setup.fake.enqueue(
+        "/v1/messages", {"reply": {"text": LONG_REPLY}, "close_after": 14}
+    )
+
+    response = quota_setup.client.post(
+        f"{quota_setup.gateway.url}/v1/messages",
+        json={
+            "model": claude.name,
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hello world"}],
+        },
+        headers={"x-api-key": quota_setup.key, "anthropic-version": "2023-06-01"},
+    )
+
+    [row] = quota_setup.audit_rows()
+    produced = anthropic_text(response.content)
+    charged = counter_value(quota_setup.gateway, quota, key=quota_setup.key_row.pk)
+    assert response.status_code == 200
+    assert produced and produced != "Echo: " + LONG_REPLY
+    assert row.details["quotas"]["estimated"] is True
+    assert row.output_tokens == output_tokens(produced, claude.upstream_model)
+    assert charged == row.input_tokens + row.output_tokens
+    assert open_reservations(quota_setup) == 0
+
+
+def responses_text(raw: bytes) -> str:
+    text = []
+    for line in raw.decode().splitlines():
+        if line.startswith("data: {"):
+            event = orjson.loads(line[6:])
+            if event.get("type") == "response.output_text.delta":
+                text.append(event["delta"])
+    return "".join(text)
+
+
+def test_passed_through_responses_stream_cut_off_settles_on_text_produced(
+    quota_setup,
+):
+    quota = make_quota(quota_setup.org, unit="tokens", hard_limit=10_000)
+    quota_setup.refresh()
+    quota_setup.fake.enqueue(
+        "/v1/responses", {"reply": {"text": LONG_REPLY}, "close_after": 14}
+    )
+
+    response = quota_setup.client.post(
+        f"{quota_setup.gateway.url}/v1/responses",
+        json={"model": quota_setup.model.name, "input": "hello", "stream": True},
+        headers={"authorization": f"Bearer {quota_setup.key}"},
+    )
+
+    [row] = quota_setup.audit_rows()
+    produced = responses_text(response.content)
+    charged = counter_value(quota_setup.gateway, quota, key=quota_setup.key_row.pk)
+    assert response.status_code == 200
+    assert produced and produced != LONG_REPLY
+    assert row.details["quotas"]["estimated"] is True
+    assert row.output_tokens == output_tokens(produced)
+    assert charged == row.input_tokens + row.output_tokens
+    assert open_reservations(quota_setup) == 0

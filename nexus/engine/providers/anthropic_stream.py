@@ -289,7 +289,11 @@ class AnthropicStreamDecoder(StreamDecoder):
 
 
 class NativeStreamObserver:
-    """Read usage and completion from an Anthropic stream passed through unchanged."""
+    """Read usage and completion from an Anthropic stream passed through unchanged.
+
+    The text the stream produced (text, thinking and tool input) is kept too, so a
+    stream cut off before its final usage can be charged for what it sent.
+    """
 
     def __init__(self) -> None:
         self.parser = SSEParser()
@@ -298,6 +302,10 @@ class NativeStreamObserver:
         self.finished = False
         self.stop_reason: str | None = None
         self.error: dict[str, Any] | None = None
+        self.produced: list[str] = []
+
+    def produced_text(self) -> str:
+        return "".join(self.produced)
 
     def feed(self, data: bytes) -> None:
         """Observe data; malformed events are skipped, since the caller gets the bytes anyway."""
@@ -324,6 +332,12 @@ class NativeStreamObserver:
             if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                 self.stop_reason = delta["stop_reason"]
             self._merge_usage(data.get("usage"))
+        elif kind == "content_block_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict):
+                for name in ("text", "thinking", "partial_json"):
+                    if isinstance(delta.get(name), str):
+                        self.produced.append(delta[name])
         elif kind == "message_stop":
             self.finished = True
         elif kind == "error":

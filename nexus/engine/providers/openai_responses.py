@@ -36,7 +36,8 @@ class ResponsesStreamObserver:
 
     `finished` turns True on response.completed or response.incomplete, whose
     response object lands in `response`. A response.failed or error event sets
-    `error` instead, so the gateway treats the stream as cut short.
+    `error` instead, so the gateway treats the stream as cut short. The text of
+    every delta event is kept, so a cut-off stream can be charged for what it sent.
     """
 
     def __init__(self) -> None:
@@ -45,6 +46,10 @@ class ResponsesStreamObserver:
         self.finished = False
         self.response: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
+        self.produced: list[str] = []
+
+    def produced_text(self) -> str:
+        return "".join(self.produced)
 
     def feed(self, data: bytes) -> None:
         """Observe data; malformed events are skipped, since the caller gets the bytes anyway."""
@@ -65,7 +70,10 @@ class ResponsesStreamObserver:
             return
         kind = data.get("type") or event.event
         response = data.get("response")
-        if kind in FINAL_EVENTS and isinstance(response, dict):
+        if isinstance(kind, str) and kind.endswith(".delta") and "audio" not in kind:
+            if isinstance(data.get("delta"), str):
+                self.produced.append(data["delta"])
+        elif kind in FINAL_EVENTS and isinstance(response, dict):
             self.response = response
             self.usage = usage_from_responses(response.get("usage"))
             self.finished = True

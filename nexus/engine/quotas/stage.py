@@ -560,12 +560,13 @@ def charge_for(rule: QuotaRule, subject: Subject, now: float) -> Charge:
 
 
 def _produced_text(call: Call) -> str:
-    # TODO: streams passed through in the provider's own format (Anthropic to
-    # Anthropic) keep no chunks, so a cut-off one is charged only the output tokens
-    # its provider reported before the cut.
     chunks = call.state.get("chunks")
     if isinstance(chunks, list):
         return estimate.produced_text(chunks)
+    # A stream passed through in the provider's own format keeps no chunks.
+    observer = call.state.get("native_observer")
+    if hasattr(observer, "produced_text"):
+        return observer.produced_text()
     result = call.state.get("result")
     body = getattr(result, "body", None)
     if isinstance(body, dict):
