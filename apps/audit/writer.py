@@ -30,11 +30,17 @@ class AuditWriter:
         *,
         batch_size: int = 500,
         flush_seconds: float = 0.5,
+        linger_seconds: float = 0.0,
         max_queue: int = 100_000,
     ) -> None:
         self.queue: queue.Queue[dict[str, Any]] = queue.Queue(max_queue)
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
+        # After the first event of a batch, wait this long for more to join it: one
+        # insert of many rows costs far less than many inserts of one.
+        self.linger_seconds = linger_seconds
+        # Set while flush() waits, so a lingering batch is written at once.
+        self.hurry = threading.Event()
         self.dropped = 0
         self.written = 0
         self.thread: threading.Thread | None = None
@@ -65,12 +71,16 @@ class AuditWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event is written; return False on timeout."""
         deadline = time.monotonic() + timeout
-        with self.idle:
-            while self.pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self.idle.wait(remaining)
+        self.hurry.set()
+        try:
+            with self.idle:
+                while self.pending:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self.idle.wait(remaining)
+        finally:
+            self.hurry.clear()
         return True
 
     def stop(self) -> None:
@@ -101,11 +111,21 @@ class AuditWriter:
         except queue.Empty:
             return []
         batch = [first]
+        deadline = time.monotonic() + self.linger_seconds
         while len(batch) < self.batch_size:
             try:
                 batch.append(self.queue.get_nowait())
+                continue
             except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.hurry.is_set():
                 break
+            try:
+                # Short waits, so a flush() that starts meanwhile is noticed soon.
+                batch.append(self.queue.get(timeout=min(remaining, 0.01)))
+            except queue.Empty:
+                continue
         return batch
 
     def _write(self, batch: list[dict[str, Any]]) -> None:

@@ -28,6 +28,7 @@ class ControlsStage(Stage):
             audit=runtime.audit,
             batch_size=settings.NEXUS_AUDIT_BATCH_SIZE,
             flush_seconds=settings.NEXUS_AUDIT_FLUSH_SECONDS,
+            linger_seconds=settings.NEXUS_AUDIT_LINGER_SECONDS,
             max_queue=settings.NEXUS_AUDIT_QUEUE_SIZE,
         )
         self.writer.start()

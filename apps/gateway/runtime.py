@@ -38,6 +38,7 @@ class GatewayRuntime:
         self.audit = AuditWriter(
             batch_size=settings.NEXUS_AUDIT_BATCH_SIZE,
             flush_seconds=settings.NEXUS_AUDIT_FLUSH_SECONDS,
+            linger_seconds=settings.NEXUS_AUDIT_LINGER_SECONDS,
             max_queue=settings.NEXUS_AUDIT_QUEUE_SIZE,
         )
         self.tasks: list[asyncio.Task] = []

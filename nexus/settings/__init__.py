@@ -151,6 +151,9 @@ try:
     NEXUS_AUDIT_FLUSH_SECONDS = env.float(
         "NEXUS_AUDIT_FLUSH_SECONDS", 0.5, minimum=0.01
     )
+    NEXUS_AUDIT_LINGER_SECONDS = env.float(
+        "NEXUS_AUDIT_LINGER_SECONDS", 0.05, minimum=0.0
+    )
     NEXUS_AUDIT_QUEUE_SIZE = env.int("NEXUS_AUDIT_QUEUE_SIZE", 100_000, minimum=100)
 
     # Responses API: seconds a stored response stays available to previous_response_id
