@@ -1,9 +1,9 @@
-"""Stored Responses API responses, for `previous_response_id`.
+"""Stored Responses API responses, for `previous_response_id` and `/v1/responses/{id}`.
 
-A completed (or incomplete) response is stored under its org and id with the input
-items the model saw and the output it produced, unless the request set `store:
-false`. Records live in Redis when REDIS_URL is set and in process memory
-otherwise (the embedded default, one process), and expire after
+A completed (or incomplete) response is stored under its org and id with the
+Response object, the input items the model saw and the output it produced, unless
+the request set `store: false`. Records live in Redis when REDIS_URL is set and in
+process memory otherwise (the embedded default, one process), and expire after
 NEXUS_RESPONSES_TTL_SECONDS (one day by default; OpenAI keeps responses for 30
 days). The traffic path never queries the database for them.
 """
@@ -85,6 +85,13 @@ class ResponseStore:
                 extra={"tenant_id": org_id},
             )
 
+    async def delete(self, org_id: int, response_id: str) -> bool:
+        """Remove the org's record of response_id; return whether one was stored."""
+        key = record_key(org_id, response_id)
+        if not settings.REDIS_URL:
+            return MEMORY.delete(key)
+        return bool(await self._redis().delete(key))
+
     def _redis(self) -> aioredis.Redis:
         # The runtime's client is closed when the runtime stops.
         if self.runtime.redis is None:
@@ -110,6 +117,11 @@ class MemoryRecords:
             del self.records[key]
             return None
         return raw
+
+    def delete(self, key: str) -> bool:
+        found = self.get(key) is not None
+        self.records.pop(key, None)
+        return found
 
     def set(self, key: str, raw: bytes, ttl: int) -> None:
         self.records[key] = (time.monotonic() + ttl, raw)

@@ -184,9 +184,13 @@ class StoringExchange:
             return
         self._saved = True
         output = response.get("output") or []
+        # A passed-through stream carries the upstream model name, so the stored
+        # object gets the name the caller sent, as non-streamed answers do.
+        stored_response = {**response, "model": self._context.body.get("model")}
         record = {
             "input": self._context.input_items,
             "output": portable_output(output) if translated else output,
+            "response": stored_response,
         }
         await self._store.save(self._call.key.org_id, str(response["id"]), record)
         self._call.details["responses"]["response_id"] = response["id"]

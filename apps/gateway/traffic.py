@@ -6,21 +6,42 @@ in-memory snapshot, and audit events go to the background writer.
 
 import asyncio
 import logging
+import time
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from django.conf import settings
 
 from apps.gateway.exchange import ClientDisconnected, Exchange
+from apps.gateway.response_store import ResponseStore
 from apps.gateway.runtime import GatewayRuntime
-from apps.gateway.upstream import read_body, replay, serve_chat
-from nexus.engine.access import resolve_model, visible_models
+from apps.gateway.upstream import (
+    attempt_record,
+    label_answer,
+    read_body,
+    replay,
+    serve_chat,
+    try_targets,
+)
+from nexus.engine.access import key_allows, resolve_model, visible_models
 from nexus.engine.call import Call
-from nexus.engine.errors import AuthenticationError, InvalidRequestError, NexusError
+from nexus.engine.canonical import EmbeddingsRequest
+from nexus.engine.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NexusError,
+    NotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+)
 from nexus.engine.ingress.base import Ingress
 from nexus.engine.keys import digest_key
+from nexus.engine.quotas import estimate
+from nexus.engine.routing.outcomes import parse_retry_after
 from nexus.engine.snapshot import KeyEntry
 from nexus.engine.stages import Stage
+from nexus.engine.targets import Plan, Target
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +229,7 @@ async def chat(
 async def embeddings(
     exchange: Exchange, runtime: GatewayRuntime, ingress: Ingress, call: Call
 ) -> None:
-    """Serve an embeddings request."""
+    """Serve an embeddings request, with the route's retries and failover."""
     call.key = authenticate(exchange, runtime, accept_x_api_key=False)
     call.headers = exchange.headers
     body = await read_json(exchange, call)
@@ -220,73 +241,210 @@ async def embeddings(
     plan = runtime.router.plan(
         call, request, call.model, runtime.adapters, snapshot.connections
     )
-    # TODO: embeddings go to the first target only, without retries or failover.
-    target = plan.targets[0]
-    call.connection = target.connection
+    call.connection = plan.targets[0].connection
 
     async def answer(result) -> None:
         raise NexusError(
             "An embeddings request cannot be served from a cached chat result."
         )
 
-    async def upstream(filters) -> None:
-        async def work() -> None:
-            adapter = target.adapter
-            outgoing = adapter.build_embeddings_request(
-                request, target.model.upstream_model
-            )
-            await adapter.authorize(outgoing)
-            response = await adapter.send(
-                runtime.client, outgoing, timeout=settings.NEXUS_UPSTREAM_TIMEOUT
-            )
-            async with response:
-                raw = await read_body(response)
-            if response.status >= 400:
-                raise adapter.parse_error(response.status, raw)
-            call.mark_first_byte()
-            result = adapter.parse_embeddings_response(raw, request)
-            call.usage = result.usage
-            call.complete = True
-            call.status = 200
-            await exchange.json(
-                200, ingress.encode_embeddings(result, request), call.answer_headers()
-            )
+    async def run_attempt(target: Target, delay: float | None) -> None:
+        await _embeddings_attempt(
+            exchange, runtime, ingress, call, request, plan, target, delay
+        )
 
-        await until_disconnect(exchange, work())
+    async def upstream(filters) -> None:
+        await until_disconnect(exchange, try_targets(exchange, call, plan, run_attempt))
 
     await run_stages(runtime, call, request, answer, upstream)
+
+
+async def _embeddings_attempt(
+    exchange: Exchange,
+    runtime: GatewayRuntime,
+    ingress: Ingress,
+    call: Call,
+    request: EmbeddingsRequest,
+    plan: Plan,
+    target: Target,
+    delay: float | None,
+) -> None:
+    """Send one embeddings attempt to target and send its result, or raise ProviderError."""
+    started = time.perf_counter()
+    record = attempt_record(call, target, started, delay)
+    timeout = plan.timeout_for(target, settings.NEXUS_UPSTREAM_TIMEOUT)
+    try:
+        raw, headers = await _fetch_embeddings(runtime, target, request, timeout)
+        result = target.adapter.parse_embeddings_response(raw, request)
+    except ProviderError as error:
+        elapsed = (time.perf_counter() - started) * 1000
+        record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
+        runtime.router.record(
+            target,
+            ok=False,
+            latency_ms=elapsed,
+            status=error.status,
+            retry_after=error.retry_after,
+        )
+        raise
+    elapsed = (time.perf_counter() - started) * 1000
+    record.update(status=200, ms=round(elapsed, 2))
+    runtime.router.record(
+        target, ok=True, latency_ms=elapsed, status=200, headers=headers
+    )
+
+    label_answer(call, plan, call.details["attempts"])
+    call.mark_first_byte()
+    call.usage = result.usage
+    call.complete = True
+    call.status = 200
+    await exchange.json(
+        200, ingress.encode_embeddings(result, request), call.answer_headers()
+    )
+
+
+async def _fetch_embeddings(
+    runtime: GatewayRuntime,
+    target: Target,
+    request: EmbeddingsRequest,
+    timeout: float,
+) -> tuple[bytes, Any]:
+    """Return the body and headers of a successful embeddings response within timeout."""
+    adapter = target.adapter
+    outgoing = adapter.build_embeddings_request(request, target.model.upstream_model)
+    await adapter.authorize(outgoing)
+    try:
+        async with asyncio.timeout(timeout):
+            response = await adapter.send(runtime.client, outgoing, timeout=timeout)
+            async with response:
+                raw = await read_body(response, timeout)
+    except TimeoutError:
+        raise ProviderTimeoutError(
+            f"Provider did not respond within {timeout:g} s."
+        ) from None
+    if response.status >= 400:
+        error = adapter.parse_error(response.status, raw)
+        error.retry_after = parse_retry_after(response.headers)
+        raise error
+    return raw, response.headers
 
 
 async def models(
     exchange: Exchange, runtime: GatewayRuntime, ingress: Ingress, call: Call
 ) -> None:
     """List the models the key may call, in OpenAI or Anthropic shape."""
-    anthropic = "anthropic-version" in exchange.headers
-    call.key = authenticate(exchange, runtime, accept_x_api_key=anthropic)
-    entries = visible_models(runtime.snapshot, call.key)
+    call.key = authenticate(
+        exchange, runtime, accept_x_api_key=ingress.format == "anthropic"
+    )
+    names = [entry.name for entry in visible_models(runtime.snapshot, call.key)]
     call.status = 200
-    if anthropic:
-        data = [
-            {
-                "type": "model",
-                "id": m.name,
-                "display_name": m.name,
-                "created_at": "1970-01-01T00:00:00Z",
-            }
-            for m in entries
-        ]
-        payload = {
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-    else:
-        payload = {
-            "object": "list",
-            "data": [
-                {"id": m.name, "object": "model", "created": 0, "owned_by": "nexus"}
-                for m in entries
-            ],
-        }
-    await exchange.json(200, payload, call.answer_headers())
+    await exchange.json(200, ingress.model_list(names), call.answer_headers())
+
+
+async def model(
+    exchange: Exchange,
+    runtime: GatewayRuntime,
+    ingress: Ingress,
+    call: Call,
+    *,
+    model_id: str,
+) -> None:
+    """Describe one model or alias the key may call, in OpenAI or Anthropic shape."""
+    call.key = authenticate(
+        exchange, runtime, accept_x_api_key=ingress.format == "anthropic"
+    )
+    call.requested_model = model_id
+    entry = runtime.snapshot.find_model(model_id)
+    # A model outside the key's allow list is reported like an unknown one.
+    if entry is None or not key_allows(call.key, entry):
+        raise NotFoundError(
+            f'Model "{model_id}" does not exist or is not available to this key.',
+            param="model",
+            code="model_not_found",
+        )
+    call.status = 200
+    await exchange.json(200, ingress.model_object(model_id), call.answer_headers())
+
+
+async def count_tokens(
+    exchange: Exchange, runtime: GatewayRuntime, ingress: Ingress, call: Call
+) -> None:
+    """Count the input tokens of an Anthropic Messages request, without an upstream call.
+
+    The count is the quota stage's prompt estimate: the model family's BPE encoding
+    for OpenAI models, and for other models (Claude included) the o200k_base count
+    plus a margin.
+    """
+    call.key = authenticate(exchange, runtime, accept_x_api_key=True)
+    call.headers = exchange.headers
+    body = await read_json(exchange, call)
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        call.requested_model = body["model"]
+    request = ingress.decode_count_tokens(body)
+    call.model = resolve_model(runtime.snapshot, call.key, request.model, "chat")
+
+    count = await estimate.prompt_tokens(call.model.upstream_model, request)
+
+    call.status = 200
+    await exchange.json(200, {"input_tokens": count.tokens}, call.answer_headers())
+
+
+class ResponseNotFoundError(NotFoundError):
+    """A response id names no stored response of the caller's org."""
+
+    code = "response_not_found"
+    type = "invalid_request_error"
+
+
+async def retrieve_response(
+    exchange: Exchange,
+    runtime: GatewayRuntime,
+    ingress: Ingress,
+    call: Call,
+    *,
+    response_id: str,
+) -> None:
+    """Return a stored Response object of the caller's org from the response store."""
+    call.key = authenticate(exchange, runtime, accept_x_api_key=False)
+    call.details["responses"] = {"response_id": response_id}
+    query = parse_qs(exchange.scope.get("query_string", b"").decode("latin-1"))
+    if query.get("stream", ["false"])[-1].lower() in ("true", "1"):
+        raise InvalidRequestError(
+            "Streaming a stored response is not supported; retrieve it without "
+            "stream=true.",
+            param="stream",
+        )
+
+    record = await ResponseStore(runtime).load(call.key.org_id, response_id)
+    response = record.get("response") if record else None
+    # A record without a Response object, stored by an older gateway, serves only
+    # previous_response_id.
+    if not isinstance(response, dict):
+        raise ResponseNotFoundError(f"Response with id '{response_id}' not found.")
+
+    call.status = 200
+    await exchange.json(200, response, call.answer_headers())
+
+
+async def delete_response(
+    exchange: Exchange,
+    runtime: GatewayRuntime,
+    ingress: Ingress,
+    call: Call,
+    *,
+    response_id: str,
+) -> None:
+    """Delete a stored response of the caller's org from the response store."""
+    call.key = authenticate(exchange, runtime, accept_x_api_key=False)
+    call.details["responses"] = {"response_id": response_id}
+
+    if not await ResponseStore(runtime).delete(call.key.org_id, response_id):
+        raise ResponseNotFoundError(f"Response with id '{response_id}' not found.")
+
+    call.details["responses"]["deleted"] = True
+    call.status = 200
+    await exchange.json(
+        200,
+        {"id": response_id, "object": "response", "deleted": True},
+        call.answer_headers(),
+    )

@@ -10,6 +10,7 @@ complete.
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -44,38 +45,56 @@ async def serve_chat(
     plan: Plan,
     filters: list[ResponseFilter],
 ) -> None:
-    """Try the plan's targets until one responds, then deliver its response.
+    """Try the plan's targets until one responds, then deliver its response."""
 
-    Every attempt goes to call.details["attempts"] with its start offset from the
-    request start and the backoff wait before it, and to the router's record().
+    async def run_attempt(target: Target, delay: float | None) -> None:
+        native = (
+            not filters
+            and not call.state.get("request_modified")
+            and target.adapter.accepts_native(ingress.format)
+        )
+        await _attempt(
+            exchange,
+            runtime,
+            ingress,
+            call,
+            request,
+            body,
+            plan,
+            target,
+            native,
+            filters,
+            delay,
+        )
+
+    await try_targets(exchange, call, plan, run_attempt)
+
+
+async def try_targets(
+    exchange: Exchange,
+    call: Call,
+    plan: Plan,
+    run_attempt: Callable[[Target, float | None], Awaitable[None]],
+) -> None:
+    """Run attempts on the plan's targets, with retries and failover, until one succeeds.
+
+    run_attempt(target, delay) sends one request to target and its result to the
+    caller, or raises ProviderError. It adds its record to call.details["attempts"]
+    with attempt_record (start offset from the request start, backoff wait before
+    it) and reports its outcome to the router's record(). A retryable error, or one
+    with a status in the route's failover_statuses, moves on after the retry
+    backoff unless the response to the caller has started.
     """
     last_error: ProviderError | None = None
     attempts: list[dict[str, Any]] = call.details.setdefault("attempts", [])
     try:
         for target in plan.targets:
             call.model, call.connection = target.model, target.connection
-            native = (
-                not filters
-                and not call.state.get("request_modified")
-                and target.adapter.accepts_native(ingress.format)
-            )
             retries = plan.retries_for(target)
             delay = 0.0
             for attempt in range(retries + 1):
                 try:
-                    await _attempt(
-                        exchange,
-                        runtime,
-                        ingress,
-                        call,
-                        request,
-                        body,
-                        plan,
-                        target,
-                        native,
-                        filters,
-                        delay,
-                    )
+                    await run_attempt(target, delay)
                     return
                 except ProviderError as error:
                     movable = error.retryable or error.status in plan.failover_statuses
@@ -91,10 +110,11 @@ async def serve_chat(
         assert last_error is not None
         raise last_error
     finally:
-        _label_answer(call, plan, attempts)
+        label_answer(call, plan, attempts)
 
 
-def _label_answer(call: Call, plan: Plan, attempts: list[dict[str, Any]]) -> None:
+def label_answer(call: Call, plan: Plan, attempts: list[dict[str, Any]]) -> None:
+    """Set the answer's x-nexus-attempts header, and x-nexus-route when a route matched."""
     call.response_headers["x-nexus-attempts"] = str(len(attempts))
     if plan.route:
         call.response_headers["x-nexus-route"] = plan.route
@@ -119,7 +139,7 @@ async def _attempt(
     can move on. Once bytes went out, the stream ends with an error event instead.
     """
     started = time.perf_counter()
-    record = _attempt_record(call, target, started, delay)
+    record = attempt_record(call, target, started, delay)
     timeout = plan.timeout_for(target, settings.NEXUS_UPSTREAM_TIMEOUT)
     try:
         response, raw = await _fetch(
@@ -127,7 +147,7 @@ async def _attempt(
         )
         elapsed = (time.perf_counter() - started) * 1000
         record.update(status=response.status, ms=round(elapsed, 2))
-        _label_answer(call, plan, call.details["attempts"])
+        label_answer(call, plan, call.details["attempts"])
         if raw is not None:
             await _complete(
                 exchange, ingress, call, target, request, raw, native, filters
@@ -170,7 +190,7 @@ async def _attempt(
     )
 
 
-def _attempt_record(
+def attempt_record(
     call: Call, target: Target, started: float, delay: float | None
 ) -> dict[str, Any]:
     """Add the audit record of a new attempt to call.details["attempts"]."""

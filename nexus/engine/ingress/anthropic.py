@@ -88,6 +88,29 @@ class AnthropicIngress(Ingress):
     def error_body(self, error: NexusError) -> dict[str, Any]:
         return anthropic_error_body(error)
 
+    def decode_count_tokens(self, body: Any) -> ChatRequest:
+        """Decode a `/v1/messages/count_tokens` body into a canonical chat request."""
+        return validate_chat_body(decode_count_tokens_body(body))
+
+    def model_object(self, name: str) -> dict[str, Any]:
+        """Return Anthropic's model object for a public model name."""
+        # The gateway keeps no creation date of models, so every model shows the epoch.
+        return {
+            "type": "model",
+            "id": name,
+            "display_name": name,
+            "created_at": "1970-01-01T00:00:00Z",
+        }
+
+    def model_list(self, names: list[str]) -> dict[str, Any]:
+        """Return Anthropic's model list, on one page."""
+        return {
+            "data": [self.model_object(name) for name in names],
+            "has_more": False,
+            "first_id": names[0] if names else None,
+            "last_id": names[-1] if names else None,
+        }
+
 
 def decode_messages_body(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the canonical OpenAI chat body and the Anthropic-only extension fields."""
@@ -104,16 +127,11 @@ def decode_messages_body(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InvalidRequestError(
             "'max_tokens' must be a positive integer.", param="max_tokens"
         )
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequestError(
-            "'messages' is required and must be a non-empty array.", param="messages"
-        )
 
     canonical: dict[str, Any] = {
         "model": body.get("model"),
         "max_tokens": max_tokens,
-        "messages": system_messages(body.get("system")) + convert_messages(messages),
+        "messages": prompt_messages(body),
     }
     for name in ("temperature", "top_p", "stream"):
         if name in body:
@@ -129,6 +147,34 @@ def decode_messages_body(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             raise InvalidRequestError("'top_k' must be an integer.", param="top_k")
         extension["top_k"] = body["top_k"]
     return canonical, extension
+
+
+def decode_count_tokens_body(body: Any) -> dict[str, Any]:
+    """Return the canonical OpenAI chat body of a count_tokens request.
+
+    The body is a Messages body without the generation fields: model, messages,
+    system, tools, tool_choice, thinking and output_config are read, and
+    max_tokens, stream and sampling fields are ignored.
+    """
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    canonical: dict[str, Any] = {
+        "model": body.get("model"),
+        "messages": prompt_messages(body),
+    }
+    _decode_tools(body, canonical)
+    _decode_thinking(body, canonical)
+    return canonical
+
+
+def prompt_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the OpenAI messages for a body's system prompt and messages."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError(
+            "'messages' is required and must be a non-empty array.", param="messages"
+        )
+    return system_messages(body.get("system")) + convert_messages(messages)
 
 
 def system_messages(system: Any) -> list[dict[str, Any]]:

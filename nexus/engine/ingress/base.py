@@ -38,3 +38,11 @@ class Ingress:
 
     def error_body(self, error: NexusError) -> dict[str, Any]:
         raise NotImplementedError
+
+    def model_object(self, name: str) -> dict[str, Any]:
+        """Return the model object of this format for a public model name."""
+        raise NotImplementedError
+
+    def model_list(self, names: list[str]) -> dict[str, Any]:
+        """Return the model list of this format for public model names."""
+        raise NotImplementedError

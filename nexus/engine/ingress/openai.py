@@ -60,6 +60,15 @@ class OpenAIIngress(Ingress):
     def error_body(self, error: NexusError) -> dict[str, Any]:
         return openai_error_body(error)
 
+    def model_object(self, name: str) -> dict[str, Any]:
+        """Return OpenAI's model object for a public model name."""
+        # The gateway keeps no creation time of models, so every model shows 0.
+        return {"id": name, "object": "model", "created": 0, "owned_by": "nexus"}
+
+    def model_list(self, names: list[str]) -> dict[str, Any]:
+        """Return OpenAI's model list."""
+        return {"object": "list", "data": [self.model_object(name) for name in names]}
+
     def decode_embeddings(self, body: Any) -> EmbeddingsRequest:
         return validate_embeddings_body(body)
 
