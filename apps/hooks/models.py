@@ -1,12 +1,27 @@
+import json
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from apps.providers.services import SEALED_SECRETS, SealedSecrets
+from apps.providers.vault import key_ring
 from apps.tenancy.models import Organization
 from nexus.engine.hooks.base import STAGES
 from nexus.engine.hooks.patterns import PatternRule, compile_regex
 from nexus.engine.hooks.registry import HOOK_KINDS
+from nexus.engine.hooks.webhook import WebhookHook
+from nexus.engine.vault import Sealed, VaultError
+
+# The value shown in place of each webhook header value, in a hook's stored options
+# and in API responses. Sending it back for a header keeps that header's stored value.
+MASKED_HEADER = "********"
+
+
+def headers_associated_data(uid: uuid.UUID | str) -> str:
+    """Return the associated data that binds sealed header values to one hook row."""
+    return f"nexus:hook:{uid}:headers"
 
 
 class RuleList(models.Model):
@@ -96,7 +111,18 @@ class Hook(models.Model):
         help_text="Let requests through when the hook fails or times out "
         "(they are audited as unscanned). Off blocks them.",
     )
-    options = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The hook kind's options as a JSON object. Webhook header values "
+        f"are stored encrypted and shown as {MASKED_HEADER}; leave that in place "
+        "to keep a value.",
+    )
+    # Identity bound into the sealed header values, so a ciphertext copied to
+    # another row does not open.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    headers_ciphertext = models.TextField(blank=True, editable=False)
+    headers_key_id = models.CharField(max_length=64, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -105,9 +131,70 @@ class Hook(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def read_sealed_headers(self) -> str:
+        """Decrypt the stored header values (a JSON object), or return "" if none.
+
+        Raises VaultError when the key is not in the key ring or the data was altered.
+        """
+        if not self.headers_ciphertext:
+            return ""
+        sealed = Sealed(self.headers_key_id, self.headers_ciphertext)
+        return key_ring().open(sealed, headers_associated_data(self.uid))
+
+    def write_sealed_headers(self, plaintext: str) -> None:
+        """Encrypt header values, a JSON object, into the row without saving it."""
+        if not plaintext:
+            self.headers_ciphertext = self.headers_key_id = ""
+            return
+        sealed = key_ring().seal(plaintext, headers_associated_data(self.uid))
+        self.headers_ciphertext, self.headers_key_id = sealed.blob, sealed.key_id
+
+    def webhook_headers(self) -> dict[str, Any]:
+        """Return the webhook headers of the options with their plaintext values.
+
+        A header whose value is MASKED_HEADER takes its stored value, and keeps the
+        mask when there is none. Hooks of other kinds have no headers. Raises
+        VaultError when a stored value is needed but cannot be decrypted.
+        """
+        options = self.options if isinstance(self.options, dict) else {}
+        headers = options.get("headers")
+        if self.kind != WebhookHook.kind or not isinstance(headers, dict):
+            return {}
+        stored: dict[str, Any] = {}
+        if MASKED_HEADER in headers.values():
+            stored = json.loads(self.read_sealed_headers() or "{}")
+        return {
+            name: stored.get(name, value) if value == MASKED_HEADER else value
+            for name, value in headers.items()
+        }
+
+    def seal_webhook_headers(self) -> None:
+        """Move the webhook header values from the options into the sealed field."""
+        headers = self.webhook_headers()
+        self.write_sealed_headers(json.dumps(headers) if headers else "")
+        if headers:
+            masked = dict.fromkeys(headers, MASKED_HEADER)
+            self.options = {**self.options, "headers": masked}
+
+    def save(self, *args, **kwargs) -> None:
+        # Every write of the options seals the header values, so no path (REST
+        # API, admin, ORM) stores them in plaintext. QuerySet.update() and
+        # bulk_create() skip save() and therefore this step.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "options" in update_fields:
+            self.seal_webhook_headers()
+            if update_fields is not None:
+                kwargs["update_fields"] = {
+                    *update_fields,
+                    "headers_ciphertext",
+                    "headers_key_id",
+                }
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         from apps.hooks.snapshot import hook_spec, missing_lists
 
+        self._check_masked_headers()
         missing = missing_lists(self.kind, self.options)
         if missing:
             raise ValidationError(
@@ -120,6 +207,25 @@ class Hook(models.Model):
             validate_spec(hook_spec(self))
         except HookConfigError as exc:
             raise ValidationError({"options": str(exc)}) from None
+
+    def _check_masked_headers(self) -> None:
+        try:
+            headers = self.webhook_headers()
+        except VaultError as exc:
+            raise ValidationError(
+                {
+                    "options": f"Stored header values cannot be decrypted: {exc} "
+                    "Send every header value again."
+                }
+            ) from None
+        for name, value in headers.items():
+            if value == MASKED_HEADER:
+                raise ValidationError(
+                    {
+                        "options": f"Header {name!r} has no stored value, so send "
+                        f"its value instead of {MASKED_HEADER}."
+                    }
+                )
 
 
 class AllowedWebhookHost(models.Model):
@@ -140,3 +246,16 @@ class AllowedWebhookHost(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.host = self.host.strip().lower()
         super().save(*args, **kwargs)
+
+
+# Lets rekey_credentials re-encrypt the header values with the other sealed secrets.
+SEALED_SECRETS.append(
+    SealedSecrets(
+        label="webhook hook headers",
+        rows=lambda: Hook.objects.exclude(headers_ciphertext=""),
+        key_id=lambda row: row.headers_key_id,
+        read=Hook.read_sealed_headers,
+        write=Hook.write_sealed_headers,
+        update_fields=("headers_ciphertext", "headers_key_id"),
+    )
+)

@@ -1,9 +1,17 @@
-"""Build the hooks part of the config snapshot: specs with rule lists resolved."""
+"""Build the hooks part of the config snapshot.
 
+Specs carry their rule lists resolved and their webhook header values decrypted.
+"""
+
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from nexus.engine.hooks.pipeline import HookSpec
+from nexus.engine.hooks.webhook import WebhookHook
+from nexus.engine.vault import VaultError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,9 +80,35 @@ def hook_spec(hook, lists: dict[str, Any] | None = None) -> HookSpec:
         priority=hook.priority,
         timeout_ms=hook.timeout_ms,
         fail_open=hook.fail_open,
-        options=resolved_options(hook.kind, hook.options, lists),
+        options=unsealed_options(
+            hook, resolved_options(hook.kind, hook.options, lists)
+        ),
         org_id=hook.organization_id,
     )
+
+
+def unsealed_options(hook, options: Any) -> Any:
+    """Return the options with the webhook header values decrypted.
+
+    When they cannot be decrypted, the masked values stay in place and are sent
+    as they are, so a decision service that checks them rejects the call and the
+    hook's fail mode applies.
+    """
+    if hook.kind != WebhookHook.kind or not isinstance(options, dict):
+        return options
+    if not isinstance(options.get("headers"), dict):
+        return options
+    try:
+        headers = hook.webhook_headers()
+    except VaultError as exc:
+        logger.error(
+            "decrypting the webhook headers of hook %s failed: %s",
+            hook.name,
+            exc,
+            extra={"hook_id": hook.pk},
+        )
+        return options
+    return {**options, "headers": headers}
 
 
 def build_hooks_config() -> HooksConfig:

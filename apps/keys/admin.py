@@ -1,13 +1,43 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from apps.iam.admin_scope import OrgScopedAdminMixin
 from apps.keys.models import VirtualKey
-from apps.keys.services import assign_new_secret, revoke_key
+from apps.keys.services import (
+    assign_new_secret,
+    check_allowed_models,
+    check_expires_at,
+    revoke_key,
+)
+
+
+class VirtualKeyForm(forms.ModelForm):
+    """Check allowed models and the expiry time as the REST API does."""
+
+    class Meta:
+        model = VirtualKey
+        fields = ["allowed_models", "expires_at"]
+
+    def clean_allowed_models(self):
+        stored = self.instance.allowed_models if self.instance.pk else ()
+        return check_allowed_models(
+            self.cleaned_data.get("allowed_models"), stored=stored or ()
+        )
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        # The admin widget drops microseconds, so comparing with the stored value
+        # would find a change where the operator made none.
+        if self.instance.pk and "expires_at" not in self.changed_data:
+            return value
+        check_expires_at(value)
+        return value
 
 
 @admin.register(VirtualKey)
 class VirtualKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    form = VirtualKeyForm
     project_lookup = "project"
     list_display = [
         "name",

@@ -3,12 +3,15 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from apps.keys.models import VirtualKey
+from apps.providers.models import Model
 from apps.tenancy.models import Organization, Project
 from nexus.engine.keys import digest_key, display_prefix, generate_key
 
@@ -24,6 +27,51 @@ class IssuedKey:
 def hash_key(plaintext: str) -> str:
     """Return the stored digest of a plaintext virtual key."""
     return digest_key(settings.NEXUS_KEY_HASH_SECRET, plaintext)
+
+
+def check_allowed_models(value: Any, *, stored: Iterable[str] = ()) -> list[str]:
+    """Return the allowed model names as a list, or raise ValidationError.
+
+    Each name must be the public name or an alias of a model, because the gateway
+    matches a key's allowed models against those by exact name, with no patterns.
+    Names in stored, the key's current list, are accepted as they are, so a key
+    whose model was removed later can still be edited.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(name, str) and name for name in value
+    ):
+        raise ValidationError("Allowed models must be a JSON array of model names.")
+
+    known = set(stored)
+    for name, aliases in Model.objects.values_list("name", "aliases"):
+        known.add(name)
+        known.update(alias for alias in aliases or () if isinstance(alias, str))
+    unknown = [name for name in dict.fromkeys(value) if name not in known]
+    if unknown:
+        raise ValidationError(
+            [
+                f'Model "{name}" does not exist. Use a model name or alias.'
+                for name in unknown
+            ]
+        )
+    return value
+
+
+def check_expires_at(value: datetime | None, *, stored: datetime | None = None) -> None:
+    """Raise ValidationError unless the expiry is empty, unchanged or in the future.
+
+    An unchanged value passes, so an expired key can still be edited without
+    giving it a new expiry time.
+    """
+    if value is None or value == stored:
+        return
+    if value <= timezone.now():
+        raise ValidationError(
+            f"Expiry time {value.isoformat()} is not in the future. Send a later "
+            "time, or none for a key that does not expire."
+        )
 
 
 def issue_key(

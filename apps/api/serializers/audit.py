@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
+from apps.api.serializers.fields import ApiModelSerializer
 from apps.audit.models import AuditEvent
 from apps.iam.models import AdminAuditLog
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(ApiModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     cost_usd = serializers.DecimalField(max_digits=20, decimal_places=9, read_only=True)
 
@@ -43,7 +44,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AdminAuditLogSerializer(serializers.ModelSerializer):
+class AdminAuditLogSerializer(ApiModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:

@@ -1,5 +1,6 @@
-"""Fields shared by the API serializers."""
+"""Fields shared by the API serializers, and the base class of its model serializers."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import slug_re
@@ -35,13 +36,43 @@ class StorableJSONField(serializers.JSONField):
         self.validators.append(reject_nul_characters)
 
 
+def nul_field_errors(
+    data: Mapping[str, Any], field_names: list[str]
+) -> dict[str, list[str]]:
+    """Return a field error for each named field whose value contains NUL anywhere."""
+    errors: dict[str, list[str]] = {}
+    for name in field_names:
+        if name not in data:
+            continue
+        try:
+            reject_nul_characters(data[name])
+        except serializers.ValidationError as exc:
+            errors[name] = list(exc.detail)
+    return errors
+
+
 class ApiModelSerializer(serializers.ModelSerializer):
-    """The base of the API's model serializers."""
+    """The base of the API's model serializers.
+
+    A writable field whose input contains a NUL character in any string, including
+    the keys and values of nested JSON, gets a field error before its own
+    validation runs. Every model serializer of the REST API derives from this class.
+    """
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.JSONField: StorableJSONField,
     }
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = [
+                name for name, field in self.fields.items() if not field.read_only
+            ]
+            errors = nul_field_errors(data, writable)
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 class OrganizationField(serializers.SlugRelatedField):

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.api.serializers.fields import (
+    ApiModelSerializer,
     OrganizationField,
     ProjectField,
     ScopedSerializer,
@@ -18,7 +19,7 @@ from apps.iam.models import (
 from apps.iam.roles import ROLE_CHOICES
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ApiModelSerializer):
     # Django's user model stores "" for a user without an address.
     email = serializers.EmailField(
         read_only=True, allow_blank=True, label="Email address"

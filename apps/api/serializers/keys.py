@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.api.serializers.fields import (
@@ -6,6 +7,7 @@ from apps.api.serializers.fields import (
     ScopedSerializer,
 )
 from apps.keys.models import VirtualKey
+from apps.keys.services import check_allowed_models, check_expires_at
 
 
 class VirtualKeySerializer(ScopedSerializer):
@@ -32,10 +34,18 @@ class VirtualKeySerializer(ScopedSerializer):
         read_only_fields = ["prefix", "revoked_at", "last_used_at", "created_at"]
 
     def validate_allowed_models(self, value):
-        if not isinstance(value, list) or not all(
-            isinstance(name, str) and name for name in value
-        ):
-            raise serializers.ValidationError("Send a list of model names.")
+        stored = self.instance.allowed_models if self.instance is not None else ()
+        try:
+            return check_allowed_models(value, stored=stored or ())
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+    def validate_expires_at(self, value):
+        stored = self.instance.expires_at if self.instance is not None else None
+        try:
+            check_expires_at(value, stored=stored)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
         return value
 
 

@@ -1,11 +1,21 @@
 from rest_framework import serializers
 
-from apps.api.serializers.fields import OrganizationField, ScopedSerializer
-from apps.hooks.models import Hook
+from apps.api.serializers.fields import (
+    OrganizationField,
+    ScopedSerializer,
+    StorableJSONField,
+)
+from apps.hooks.models import MASKED_HEADER, Hook
 
 
 class HookSerializer(ScopedSerializer):
     organization = OrganizationField()
+    options = StorableJSONField(
+        required=False,
+        help_text="The hook kind's options as a JSON object. Webhook header values "
+        f"are write-only: they are stored encrypted and read back as {MASKED_HEADER}, "
+        f"and sending {MASKED_HEADER} for a header keeps its stored value.",
+    )
     fixed_fields = ("organization",)
 
     class Meta:
@@ -25,6 +35,14 @@ class HookSerializer(ScopedSerializer):
             "updated_at",
         ]
         read_only_fields = ["updated_at"]
+
+    def to_representation(self, instance: Hook) -> dict:
+        data = super().to_representation(instance)
+        options = data.get("options")
+        if isinstance(options, dict) and isinstance(options.get("headers"), dict):
+            masked = dict.fromkeys(options["headers"], MASKED_HEADER)
+            data["options"] = {**options, "headers": masked}
+        return data
 
 
 class PolicyTestRequestSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.api.serializers.fields import (
+    ApiModelSerializer,
     OrganizationField,
     ProjectField,
     ScopedSerializer,
@@ -76,7 +77,7 @@ class QuotaSettingsSerializer(ScopedSerializer):
         read_only_fields = ["updated_at"]
 
 
-class QuotaAlertSerializer(serializers.ModelSerializer):
+class QuotaAlertSerializer(ApiModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     quota = serializers.SlugRelatedField(slug_field="uid", read_only=True)
 
@@ -103,7 +104,7 @@ class QuotaAlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UsageRollupSerializer(serializers.ModelSerializer):
+class UsageRollupSerializer(ApiModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from apps.api.serializers.fields import ApiModelSerializer, StorableJSONField
 from apps.routing.models import Route
 
 FIELDS = [
@@ -23,8 +24,8 @@ FIELDS = [
 ]
 
 
-class RouteSerializer(serializers.ModelSerializer):
-    config = serializers.JSONField(
+class RouteSerializer(ApiModelSerializer):
+    config = StorableJSONField(
         help_text="The strategy tree: a model name or a strategy object (see docs/routing.md)."
     )
 

@@ -210,7 +210,6 @@ class WebhookHook(Hook):
                 choices=("approve", "redact", "block"),
                 help="The strongest decision the service may make.",
             ),
-            # NOTE: header values are stored as plain hook options, not encrypted.
             "headers": Option(
                 "dict", {}, check=_headers, help="Extra request headers."
             ),
