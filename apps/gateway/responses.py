@@ -66,9 +66,9 @@ async def serve_responses(
     }
     storing = StoringExchange(exchange, store, call, context)
 
-    async def answer(result) -> None:
+    async def answer(result, filters) -> None:
         await until_disconnect(
-            exchange, replay(storing, ingress, call, request, result)
+            exchange, replay(storing, ingress, call, request, result, filters)
         )
 
     async def upstream(filters) -> None:

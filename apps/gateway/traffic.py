@@ -40,7 +40,7 @@ from nexus.engine.keys import digest_key
 from nexus.engine.quotas import estimate
 from nexus.engine.routing.outcomes import parse_retry_after
 from nexus.engine.snapshot import KeyEntry
-from nexus.engine.stages import Stage
+from nexus.engine.stages import ResponseFilter, Stage
 from nexus.engine.targets import Plan, Target
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,14 @@ async def _answer_error(
     await exchange.json(error.status, ingress.error_body(error), headers)
 
 
+def response_filters(
+    stages: list[Stage], call: Call, request: Any
+) -> list[ResponseFilter]:
+    return [
+        f for stage in stages if (f := stage.response_filter(call, request)) is not None
+    ]
+
+
 async def run_stages(
     runtime: GatewayRuntime, call: Call, request: Any, answer, upstream
 ) -> None:
@@ -162,14 +170,9 @@ async def run_stages(
             entered.append(stage)
             result = await stage.on_request(call, request)
             if result is not None:
-                await answer(result)
+                await answer(result, response_filters(entered, call, request))
                 return
-        filters = [
-            f
-            for stage in runtime.stages
-            if (f := stage.response_filter(call, request)) is not None
-        ]
-        await upstream(filters)
+        await upstream(response_filters(runtime.stages, call, request))
     except NexusError as error:
         # on_complete below sees why the request failed, before the error answer.
         call.error_code = error.code
@@ -207,9 +210,9 @@ async def chat(
     call.model = resolve_model(snapshot, call.key, request.model, "chat")
     call.connection = snapshot.connection(call.model)
 
-    async def answer(result) -> None:
+    async def answer(result, filters) -> None:
         await until_disconnect(
-            exchange, replay(exchange, ingress, call, request, result)
+            exchange, replay(exchange, ingress, call, request, result, filters)
         )
 
     async def upstream(filters) -> None:
@@ -243,7 +246,7 @@ async def embeddings(
     )
     call.connection = plan.targets[0].connection
 
-    async def answer(result) -> None:
+    async def answer(result, filters) -> None:
         raise NexusError(
             "An embeddings request cannot be served from a cached chat result."
         )

@@ -334,10 +334,7 @@ async def _stream(
 
     def finish() -> list[bytes]:
         tail = _filtered(decoder.finish(), filters, collected)
-        for index, response_filter in enumerate(filters):
-            tail.extend(
-                _filtered(response_filter.flush(), filters[index + 1 :], collected)
-            )
+        tail.extend(_flushed(filters, collected))
         return [encoder.encode(chunk) for chunk in tail]
 
     return await pump.run(decoder, convert, finish, encoder.finish)
@@ -352,6 +349,14 @@ def _filtered(
         ]
     collected.extend(chunks)
     return chunks
+
+
+def _flushed(filters: list[ResponseFilter], collected: list) -> list[dict[str, Any]]:
+    """Release what each filter held back, through the filters after it."""
+    tail: list[dict[str, Any]] = []
+    for index, response_filter in enumerate(filters):
+        tail.extend(_filtered(response_filter.flush(), filters[index + 1 :], collected))
+    return tail
 
 
 class _Pump:
@@ -451,27 +456,40 @@ async def replay(
     call: Call,
     request: ChatRequest,
     result: ChatResult | ChunkSource,
+    filters: list[ResponseFilter] = (),
 ) -> None:
-    """Answer from a stored result (a cache hit) or a shared stream, as JSON or SSE."""
+    """Answer from a stored result (a cache hit) or a shared stream, as JSON or SSE.
+
+    The response filters run on the answer as on a fresh one, so hooks saved after
+    an answer was cached still apply. A stored answer is filtered whole before the
+    first byte goes out, so a block answers with an error status.
+    """
     if isinstance(result, ChunkSource):
         if request.stream:
-            await _replay_chunks(exchange, ingress, call, request, result)
+            await _replay_chunks(exchange, ingress, call, request, result, filters)
             return
         result = await result.result()
     call.usage = result.usage
-    call.complete = True
-    call.status = 200
-    call.mark_first_byte()
     if not request.stream:
+        for response_filter in filters:
+            result = response_filter.filter_result(result)
+        call.complete = True
+        call.status = 200
+        call.mark_first_byte()
         await exchange.json(
             200, ingress.encode_chat(result, request), call.answer_headers()
         )
         return
+    chunks = _filtered(result_to_chunks(result), filters, [])
+    chunks.extend(_flushed(filters, []))
     encoder = ingress.chat_stream_encoder(request)
+    out = b"".join(encoder.encode(chunk) for chunk in chunks)
+    call.complete = True
+    call.status = 200
+    call.mark_first_byte()
     headers = call.answer_headers()
     headers["cache-control"] = "no-cache"
     await exchange.start(200, headers, "text/event-stream")
-    out = b"".join(encoder.encode(chunk) for chunk in result_to_chunks(result))
     await exchange.write(out + encoder.finish(), more=False)
 
 
@@ -481,6 +499,7 @@ async def _replay_chunks(
     call: Call,
     request: ChatRequest,
     source: ChunkSource,
+    filters: list[ResponseFilter],
 ) -> None:
     """Write each chunk of the source as it arrives; its usage is the stage's concern."""
     call.status = 200
@@ -490,13 +509,14 @@ async def _replay_chunks(
     await exchange.start(200, headers, "text/event-stream")
     try:
         async for chunk in source.chunks():
-            out = encoder.encode(chunk)
+            out = b"".join(encoder.encode(c) for c in _filtered([chunk], filters, []))
             if out:
                 call.mark_first_byte()
                 await exchange.write(out)
+        tail = b"".join(encoder.encode(c) for c in _flushed(filters, []))
     except NexusError as error:
         call.error_code = error.code
         await exchange.write(encoder.error(error), more=False)
         return
     call.complete = True
-    await exchange.write(encoder.finish(), more=False)
+    await exchange.write(tail + encoder.finish(), more=False)
