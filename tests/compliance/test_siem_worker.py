@@ -1,8 +1,6 @@
 """SIEM delivery by a real Celery worker through RabbitMQ."""
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -46,27 +44,7 @@ def test_worker_delivers_after_receiver_outage(db_rows, setup, cleanup):
             organization=setup.org,
         )
         SiemDelivery.objects.create(destination=destination, request_id=request_id)
-    env = dict(
-        os.environ, DATABASE_URL=process.test_database_url(), CELERY_BROKER_URL=broker
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "nexus",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=process.ROOT,
-        env=env,
-    )
+    worker = process.celery_worker(queue, broker)
     sender = Celery(broker=broker)
     try:
         sender.send_task(

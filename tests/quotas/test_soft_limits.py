@@ -1,8 +1,6 @@
 """A soft limit lets requests through and fires one alert per window to the webhook."""
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -115,15 +113,7 @@ def test_real_worker_delivers_alert_from_another_process(quota_setup, webhook):
     queue = f"quota-alerts-{uuid.uuid4().hex[:8]}"
     make_settings(quota_setup.org, alert_webhook_url=webhook.url)
     quota = make_quota(quota_setup.org, window="calendar_day", soft_limit=10)
-    env = dict(
-        os.environ, DATABASE_URL=process.test_database_url(), CELERY_BROKER_URL=broker
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "nexus", "worker", "-Q", queue,
-         "--pool", "solo", "--loglevel", "WARNING"],
-        cwd=process.ROOT,
-        env=env,
-    )  # fmt: skip
+    worker = process.celery_worker(queue, broker)
     gateway = process.GatewayProcess(
         {"CELERY_BROKER_URL": broker, "NEXUS_QUOTA_ALERT_QUEUE": queue}
     )

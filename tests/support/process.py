@@ -69,3 +69,20 @@ class GatewayProcess:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def celery_worker(queue: str, broker: str) -> subprocess.Popen:
+    """Start a Celery worker of the project that consumes `queue` on the test database.
+
+    The node name comes from the queue, so workers that run at the same time (two
+    xdist workers, or another test run on the same broker) never claim the same
+    remote-control queue; mingle and gossip are off because no test needs them.
+    """
+    env = dict(os.environ, DATABASE_URL=test_database_url(), CELERY_BROKER_URL=broker)
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "nexus", "worker", "-Q", queue,
+         "-n", f"{queue}@%h", "--pool", "solo", "--without-mingle",
+         "--without-gossip", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
