@@ -1,13 +1,27 @@
 """Operator screens: cache policies, semantic indexes, purges and quarantine."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest
 
 from apps.cache import services
 from apps.cache.models import CachePolicy, CachePurge, QuarantinedEntry, SemanticIndex
+from apps.iam.admin_scope import OrgScopedAdminMixin, evaluator_for
+from apps.iam.resources import resource_type_of, scope_name
+from apps.iam.scoping import member_organizations
+from apps.tenancy.models import Organization
+
+
+def _may_purge(request: HttpRequest, organization: Organization | None) -> bool:
+    spec = resource_type_of(CachePurge)
+    name = scope_name(spec, organization)
+    return evaluator_for(request).authorize(spec.permission("create"), name).allowed
 
 
 @admin.register(CachePolicy)
-class CachePolicyAdmin(admin.ModelAdmin):
+class CachePolicyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    project_lookup = "project"
     list_display = (
         "__str__",
         "organization",
@@ -21,13 +35,36 @@ class CachePolicyAdmin(admin.ModelAdmin):
     raw_id_fields = ("organization", "project", "key")
     actions = ["purge_organizations"]
 
-    @admin.action(description="Purge cached responses of the selected policies' orgs")
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        # A purge of no organization (a global policy's) purges every organization.
+        return _may_purge(request, None) or any(
+            _may_purge(request, organization)
+            for organization in member_organizations(evaluator_for(request))
+        )
+
+    @admin.action(
+        description="Purge cached responses of the selected policies' orgs",
+        permissions=["purge"],
+    )
     def purge_organizations(self, request, queryset) -> None:
         organizations = {policy.organization for policy in queryset}
         for organization in organizations:
-            services.purge_cache(
-                organization, actor=request.user, reason="admin action on policies"
-            )
+            if not _may_purge(request, organization):
+                raise PermissionDenied(
+                    "Permission cache:purge.create is denied on "
+                    f"{organization or 'every organization'}."
+                )
+
+        # The same write as adding a purge in its own admin page, audited the same.
+        with transaction.atomic():
+            for organization in organizations:
+                purge = CachePurge(
+                    organization=organization,
+                    requested_by=request.user,
+                    reason="admin action on policies",
+                )
+                with self.audited(request, purge, "create"):
+                    purge.save()
         self.message_user(
             request,
             f"Purged the cache of {len(organizations)} scope(s).",
@@ -36,7 +73,10 @@ class CachePolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SemanticIndex)
-class SemanticIndexAdmin(admin.ModelAdmin):
+class SemanticIndexAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    # Indexes are shared by the policies of every organization, so only superusers
+    # read and change them.
+    org_lookup = None
     list_display = (
         "name",
         "backend",
@@ -49,17 +89,21 @@ class SemanticIndexAdmin(admin.ModelAdmin):
     readonly_fields = ("generation", "created_at", "updated_at")
     actions = ["drop_indexes"]
 
-    @admin.action(description="Drop the selected indexes (delete every vector)")
+    @admin.action(
+        description="Drop the selected indexes (delete every vector)",
+        permissions=["change"],
+    )
     def drop_indexes(self, request, queryset) -> None:
-        for index in queryset:
-            services.drop_semantic_index(index)
-        self.message_user(
-            request, f"Dropped {queryset.count()} index(es).", messages.INFO
-        )
+        indexes = list(queryset)
+        with transaction.atomic():
+            for index in indexes:
+                with self.audited(request, index, "update"):
+                    services.drop_semantic_index(index)
+        self.message_user(request, f"Dropped {len(indexes)} index(es).", messages.INFO)
 
 
 @admin.register(CachePurge)
-class CachePurgeAdmin(admin.ModelAdmin):
+class CachePurgeAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     """Adding a row purges: the organization's cache, or every cache when empty."""
 
     list_display = ("__str__", "requested_by", "created_at", "reason")
@@ -75,7 +119,7 @@ class CachePurgeAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuarantinedEntry)
-class QuarantinedEntryAdmin(admin.ModelAdmin):
+class QuarantinedEntryAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     """Adding a row reports a bad cached response by its x-nexus-cache-entry id."""
 
     list_display = (
@@ -96,10 +140,16 @@ class QuarantinedEntryAdmin(admin.ModelAdmin):
             obj.reported_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Release the selected entries (serve them again)")
+    @admin.action(
+        description="Release the selected entries (serve them again)",
+        permissions=["change"],
+    )
     def release(self, request, queryset) -> None:
-        for entry in queryset:
-            services.release_entry(entry)
+        entries = list(queryset)
+        with transaction.atomic():
+            for entry in entries:
+                with self.audited(request, entry, "update"):
+                    services.release_entry(entry)
         self.message_user(
-            request, f"Released {queryset.count()} entry(ies).", messages.INFO
+            request, f"Released {len(entries)} entry(ies).", messages.INFO
         )

@@ -19,7 +19,15 @@ class CacheConfig(AppConfig):
         from apps.gateway.changes import watch_models
         from apps.gateway.pipeline import register_stage
         from apps.gateway.snapshot_builder import EXTENSION_BUILDERS
+        from apps.iam.resources import REGISTRY, ResourceType
 
+        REGISTRY[CachePolicy] = ResourceType(
+            "cache", "policy", "organization", "project"
+        )
+        REGISTRY[CachePurge] = ResourceType("cache", "purge", "organization")
+        REGISTRY[QuarantinedEntry] = ResourceType("cache", "quarantine", "organization")
+        # Indexes are shared by the policies of every organization.
+        REGISTRY[SemanticIndex] = ResourceType("cache", "semantic_index", None)
         EXTENSION_BUILDERS["cache"] = build_cache_config
         register_stage("cache", CacheStage)
         watch_models([CachePolicy, CachePurge, QuarantinedEntry, SemanticIndex])

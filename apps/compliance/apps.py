@@ -7,9 +7,13 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.compliance.models import (
+            BodyCapture,
             ComplianceSettings,
+            ControlEvent,
+            HookStageRecord,
             KillSwitch,
             PassthroughFlag,
+            SiemDelivery,
             SiemDestination,
         )
         from apps.compliance.services import destination_token, set_destination_token
@@ -39,6 +43,20 @@ class ComplianceConfig(AppConfig):
         REGISTRY[PassthroughFlag] = ResourceType(
             "compliance", "passthrough", "organization"
         )
+        REGISTRY[ComplianceSettings] = ResourceType(
+            "compliance", "settings", "organization"
+        )
+        REGISTRY[SiemDestination] = ResourceType(
+            "compliance", "siem_destination", "organization"
+        )
+        # These records store their organization as a plain id or reach it through
+        # their destination or control, and resource_name() cannot follow either.
+        # So it names them as platform rows (superusers only), and their admin pages
+        # name each row with its organization.
+        REGISTRY[SiemDelivery] = ResourceType("compliance", "siem_delivery", None)
+        REGISTRY[ControlEvent] = ResourceType("compliance", "control_event", None)
+        REGISTRY[HookStageRecord] = ResourceType("compliance", "stage_record", None)
+        REGISTRY[BodyCapture] = ResourceType("compliance", "body_capture", None)
         app.conf.beat_schedule = {
             **(app.conf.beat_schedule or {}),
             "compliance-forward-siem": {

@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from apps.hooks.models import AllowedWebhookHost, Hook, RuleList
 from apps.hooks.services import run_policy_test
+from apps.iam.admin_scope import OrgScopedAdminMixin
 
 
 class PolicyTestForm(forms.Form):
@@ -17,7 +19,7 @@ class PolicyTestForm(forms.Form):
 
 
 @admin.register(Hook)
-class HookAdmin(admin.ModelAdmin):
+class HookAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "kind",
@@ -32,9 +34,20 @@ class HookAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     actions = ["test_selected_hooks"]
 
-    @admin.action(description="Test the selected hooks against sample text")
+    def has_test_permission(self, request) -> bool:
+        return self.allows(request, "test")
+
+    @admin.action(
+        description="Test the selected hooks against sample text", permissions=["test"]
+    )
     def test_selected_hooks(self, request, queryset):
         hooks = list(queryset.order_by("priority", "name"))
+        denied = [hook.name for hook in hooks if not self.allows(request, "test", hook)]
+        if denied:
+            raise PermissionDenied(
+                f"Permission hooks:hook.test is denied on hook {denied[0]}."
+            )
+
         form = PolicyTestForm(request.POST if "text" in request.POST else None)
         result = None
         if form.is_bound and form.is_valid():
@@ -57,12 +70,14 @@ class HookAdmin(admin.ModelAdmin):
 
 
 @admin.register(RuleList)
-class RuleListAdmin(admin.ModelAdmin):
+class RuleListAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    org_lookup = None
     list_display = ["name", "kind", "case_sensitive", "updated_at"]
     search_fields = ["name", "description"]
 
 
 @admin.register(AllowedWebhookHost)
-class AllowedWebhookHostAdmin(admin.ModelAdmin):
+class AllowedWebhookHostAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    org_lookup = None
     list_display = ["host", "reason", "created_at"]
     search_fields = ["host"]

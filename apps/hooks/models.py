@@ -5,7 +5,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from apps.providers.services import SEALED_SECRETS, SealedSecrets
 from apps.providers.vault import key_ring
 from apps.tenancy.models import Organization
 from nexus.engine.hooks.base import STAGES
@@ -246,16 +245,3 @@ class AllowedWebhookHost(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.host = self.host.strip().lower()
         super().save(*args, **kwargs)
-
-
-# Lets rekey_credentials re-encrypt the header values with the other sealed secrets.
-SEALED_SECRETS.append(
-    SealedSecrets(
-        label="webhook hook headers",
-        rows=lambda: Hook.objects.exclude(headers_ciphertext=""),
-        key_id=lambda row: row.headers_key_id,
-        read=Hook.read_sealed_headers,
-        write=Hook.write_sealed_headers,
-        update_fields=("headers_ciphertext", "headers_key_id"),
-    )
-)

@@ -69,11 +69,64 @@ CATALOG: dict[str, str] = {
     "compliance:passthrough.read": "View emergency passthrough flags.",
     "compliance:passthrough.create": "Turn on emergency passthrough flags.",
     "compliance:passthrough.update": "Switch emergency passthrough flags off.",
+    "compliance:settings.read": "View compliance settings, such as body capture.",
+    "compliance:settings.create": "Add the organization's compliance settings.",
+    "compliance:settings.update": "Edit compliance settings.",
+    "compliance:settings.delete": "Delete compliance settings.",
+    "compliance:control_event.read": "Read the change log of kill switches and flags.",
+    "compliance:stage_record.read": "Read the hook outcomes recorded per request.",
+    "compliance:body_capture.read": "Read captured request and response bodies.",
+    "compliance:siem_destination.read": "View SIEM destinations (never the token).",
+    "compliance:siem_destination.create": "Add SIEM destinations.",
+    "compliance:siem_destination.update": "Edit SIEM destinations and retry them.",
+    "compliance:siem_destination.delete": "Delete SIEM destinations.",
+    "compliance:siem_delivery.read": "View pending and dead-lettered SIEM deliveries.",
+    "cache:policy.read": "View cache policies.",
+    "cache:policy.create": "Add cache policies.",
+    "cache:policy.update": "Edit cache policies.",
+    "cache:policy.delete": "Delete cache policies.",
+    "cache:purge.read": "View cache purges.",
+    "cache:purge.create": "Purge the organization's cached responses.",
+    "cache:quarantine.read": "View quarantined cache entries.",
+    "cache:quarantine.create": "Quarantine a cached response.",
+    "cache:quarantine.update": "Release quarantined cache entries.",
+    "hooks:rule_list.read": "View rule lists (superusers only).",
+    "hooks:rule_list.create": "Add rule lists (superusers only).",
+    "hooks:rule_list.update": "Edit rule lists (superusers only).",
+    "hooks:rule_list.delete": "Delete rule lists (superusers only).",
+    "hooks:webhook_host.read": "View allowed webhook hosts (superusers only).",
+    "hooks:webhook_host.create": "Allow webhook hosts (superusers only).",
+    "hooks:webhook_host.update": "Edit allowed webhook hosts (superusers only).",
+    "hooks:webhook_host.delete": "Remove allowed webhook hosts (superusers only).",
+    "cache:semantic_index.read": "View semantic indexes (superusers only).",
+    "cache:semantic_index.create": "Add semantic indexes (superusers only).",
+    "cache:semantic_index.update": "Edit or drop semantic indexes (superusers only).",
+    "cache:semantic_index.delete": "Delete semantic indexes (superusers only).",
+    "routing:route.read": "View routes (superusers only).",
+    "routing:route.create": "Add routes (superusers only).",
+    "routing:route.update": "Edit routes and reset target health (superusers only).",
+    "routing:route.delete": "Delete routes (superusers only).",
 }
 
 
 # Permissions on platform resources only; no role grants them, superusers hold them.
-PLATFORM_PERMISSIONS = frozenset({"tenancy:organization.create"})
+PLATFORM_PERMISSIONS = frozenset(
+    {
+        "tenancy:organization.create",
+        *(
+            name
+            for name in CATALOG
+            if name.startswith(
+                (
+                    "hooks:rule_list.",
+                    "hooks:webhook_host.",
+                    "cache:semantic_index.",
+                    "routing:route.",
+                )
+            )
+        ),
+    }
+)
 
 
 def expand(pattern: str) -> frozenset[str]:

@@ -24,6 +24,27 @@ ROLE_CHOICES = [
 
 PROJECT_SCOPED_ROLES = frozenset({PROJECT_ADMIN})
 
+# Cache and traffic-control state that developers and viewers may read. Hooks are left
+# out because webhook hook options may hold credentials in headers, SIEM destinations
+# because they name internal endpoints, and the compliance records are audit data.
+_OPERATIONS_READ = [
+    "cache:policy.read",
+    "cache:purge.read",
+    "cache:quarantine.read",
+    "compliance:kill_switch.read",
+    "compliance:passthrough.read",
+    "compliance:settings.read",
+]
+
+# Audit data: gateway audit events, the admin audit log, hook outcomes, control
+# changes and captured bodies, which hold prompt text.
+_AUDIT_READ = [
+    "audit:*.read",
+    "compliance:stage_record.read",
+    "compliance:control_event.read",
+    "compliance:body_capture.read",
+]
+
 _READ_ALL = [
     "tenancy:*.read",
     "keys:*.read",
@@ -34,6 +55,7 @@ _READ_ALL = [
     "iam:policy.read",
     "iam:tag.read",
     "quotas:*.read",
+    *_OPERATIONS_READ,
 ]
 
 _ORG_PERMISSIONS = frozenset(CATALOG) - PLATFORM_PERMISSIONS
@@ -60,9 +82,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "keys:key.rotate",
             "keys:key.revoke",
             "providers:*.read",
+            *_OPERATIONS_READ,
         ]
     ),
-    AUDITOR: expand_all(["audit:*.read"]),
+    AUDITOR: expand_all(_AUDIT_READ),
     VIEWER: expand_all(_READ_ALL),
 }
 

@@ -1,19 +1,24 @@
 import time
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 
+from apps.iam.admin_scope import OrgScopedAdminMixin
 from apps.routing.models import Route
 from apps.routing.selectors import RouteHealth, list_route_health
 from apps.routing.services import reset_target_health
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    # Routes are platform configuration that only superusers read and change, as in
+    # the REST API.
+    org_lookup = None
     list_display = [
         "name",
         "model",
@@ -103,6 +108,8 @@ class RouteAdmin(admin.ModelAdmin):
 
     def health_view(self, request: HttpRequest) -> HttpResponse:
         """List every route with the breaker state, error rate and latency of its targets."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied("Permission routing:route.read is denied.")
         context = {
             **self.admin_site.each_context(request),
             "title": "Route target health",

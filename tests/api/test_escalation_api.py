@@ -164,7 +164,13 @@ def test_role_catalog_is_listed(world):
     response = client_for(world.members["viewer"]).get("/api/v1/roles/")
 
     auditor = next(role for role in response.json() if role["name"] == "auditor")
-    assert auditor["permissions"] == ["audit:adminlog.read", "audit:event.read"]
+    assert auditor["permissions"] == [
+        "audit:adminlog.read",
+        "audit:event.read",
+        "compliance:body_capture.read",
+        "compliance:control_event.read",
+        "compliance:stage_record.read",
+    ]
 
 
 def test_superuser_creates_org_with_owner(world):
