@@ -3,7 +3,6 @@
 import asyncio
 import json
 
-import httpx
 import pytest
 
 from apps.audit.models import AuditEvent
@@ -160,24 +159,27 @@ def test_leader_error_reaches_every_follower(cache):
 
 def test_followers_take_over_when_the_leader_hangs_up(cache):
     cache.policy(enabled=False)
-    cache.fake.enqueue("/chat/completions", {"reply": {}, "delay": 1.0})
+    cache.fake.enqueue("/chat/completions", {"reply": {}, "delay": 5.0})
     body = chat_body("the first caller hangs up", cache.chat, temperature=0)
+    flights = cache.layer.flights.flights
 
-    async def leader_gives_up():
-        async with httpx.AsyncClient(timeout=0.3) as client:
-            with pytest.raises(httpx.TimeoutException):
-                await client.post(
-                    f"{cache.gateway.url}/v1/chat/completions",
-                    json=body,
-                    headers={"authorization": f"Bearer {cache.key_a.key}"},
-                )
+    async def until_followed(count: int) -> None:
+        while not any(flight.followers >= count for flight in list(flights.values())):
+            await asyncio.sleep(0.01)
 
     async def scenario():
-        leaver = asyncio.ensure_future(leader_gives_up())
+        leader = asyncio.ensure_future(
+            post_many(cache.gateway.url, cache.key_a.key, [body])
+        )
         await until_upstream_called(cache.fake)
-        followers = await post_many(cache.gateway.url, cache.key_a.key, [body] * 4)
-        await leaver
-        return followers
+        followers = asyncio.ensure_future(
+            post_many(cache.gateway.url, cache.key_a.key, [body] * 4)
+        )
+        await asyncio.wait_for(until_followed(4), 30)
+        # The leader's caller hangs up while its upstream call is still waiting.
+        leader.cancel()
+        await asyncio.gather(leader, return_exceptions=True)
+        return await followers
 
     followers = asyncio.run(scenario())
 
