@@ -149,7 +149,11 @@ async def _answer_error(
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["retry-after"] = str(max(1, int(retry_after + 0.999)))
-    await exchange.json(error.status, ingress.error_body(error), headers)
+    body = ingress.error_body(error)
+    if ingress.format == "anthropic":
+        # Anthropic's error bodies name the request, and its SDK reads the id there.
+        body["request_id"] = call.request_id
+    await exchange.json(error.status, body, headers)
 
 
 def response_filters(

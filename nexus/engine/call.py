@@ -70,8 +70,12 @@ class Call:
         return cost_nano(self.usage, self.model.prices) if self.model else 0
 
     def answer_headers(self) -> dict[str, str]:
-        """Return the headers every response carries: the request id and what served it."""
-        headers = {"x-request-id": self.request_id}
+        """Return the headers every response carries: the request id and what served it.
+
+        The id goes out twice: `x-request-id` as OpenAI's SDK reads it and
+        `request-id` as Anthropic's SDK reads it.
+        """
+        headers = {"x-request-id": self.request_id, "request-id": self.request_id}
         if self.connection is not None and self.model is not None:
             headers["x-nexus-provider"] = self.connection.name
             headers["x-nexus-model"] = self.model.name

@@ -156,3 +156,28 @@ def test_bad_key_gets_anthropic_error(setup):
     assert caught.value.status_code == 401
     assert caught.value.body["type"] == "error"
     assert caught.value.body["error"]["type"] == "authentication_error"
+
+
+def test_sdk_sees_the_audit_request_id(client, model, setup):
+    message = client.messages.create(
+        model=model,
+        max_tokens=100,
+        messages=[{"role": "user", "content": "which request was this"}],
+    )
+    setup.gateway.flush_audit()
+
+    assert message._request_id
+    assert AuditEvent.objects.filter(request_id=message._request_id).exists()
+
+
+def test_sdk_error_names_the_request(client):
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client.messages.create(
+            model="no-such-model",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hello"}],
+        )
+
+    request_id = caught.value.response.headers["x-request-id"]
+    assert caught.value.request_id == request_id
+    assert caught.value.body["request_id"] == request_id
