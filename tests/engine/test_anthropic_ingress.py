@@ -291,12 +291,21 @@ def test_adaptive_thinking_and_effort():
     assert disabled.extensions["anthropic"]["thinking"] == {"type": "disabled"}
 
 
-def test_output_format_becomes_response_format():
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
 
-    request = decode(
-        output_config={"format": {"type": "json_schema", "schema": schema}}
-    )
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"output_config": {"format": {"type": "json_schema", "schema": SCHEMA}}},
+        {"output_format": {"type": "json_schema", "schema": SCHEMA}},
+    ],
+    ids=["output_config", "beta_output_format"],
+)
+def test_output_format_becomes_response_format(field):
+    schema = SCHEMA
+
+    request = decode(**field)
 
     assert request.body["response_format"] == {
         "type": "json_schema",
@@ -347,6 +356,14 @@ def test_output_format_becomes_response_format():
         (
             {"output_config": {"format": {"type": "json_schema"}}},
             "output_config.format.schema",
+        ),
+        ({"output_format": {"type": "json_object"}}, "output_format"),
+        (
+            {
+                "output_format": {"type": "json_schema", "schema": {}},
+                "output_config": {"format": {"type": "json_schema", "schema": {}}},
+            },
+            "output_format",
         ),
     ],
 )

@@ -430,7 +430,18 @@ def _decode_thinking(body: dict[str, Any], canonical: dict[str, Any]) -> dict[st
                 param="output_config.effort",
             )
         extension["effort"] = effort
-    _decode_output_format(output_config.get("format"), canonical)
+    if body.get("output_format") is not None:
+        # The name structured outputs had while in beta; the same object.
+        if output_config.get("format") is not None:
+            raise InvalidRequestError(
+                "Send 'output_config.format' or 'output_format', not both.",
+                param="output_format",
+            )
+        _decode_output_format(body["output_format"], canonical, "output_format")
+    else:
+        _decode_output_format(
+            output_config.get("format"), canonical, "output_config.format"
+        )
 
     thinking = body.get("thinking")
     if thinking is None:
@@ -458,22 +469,20 @@ def _decode_thinking(body: dict[str, Any], canonical: dict[str, Any]) -> dict[st
     return extension
 
 
-def _decode_output_format(output_format: Any, canonical: dict[str, Any]) -> None:
+def _decode_output_format(
+    output_format: Any, canonical: dict[str, Any], name: str
+) -> None:
     if output_format is None:
         return
     if (
         not isinstance(output_format, dict)
         or output_format.get("type") != "json_schema"
     ):
-        raise InvalidRequestError(
-            "'output_config.format.type' must be json_schema.",
-            param="output_config.format",
-        )
+        raise InvalidRequestError(f"'{name}.type' must be json_schema.", param=name)
     schema = output_format.get("schema")
     if not isinstance(schema, dict):
         raise InvalidRequestError(
-            "'output_config.format.schema' must be an object.",
-            param="output_config.format.schema",
+            f"'{name}.schema' must be an object.", param=f"{name}.schema"
         )
     canonical["response_format"] = {
         "type": "json_schema",
