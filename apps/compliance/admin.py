@@ -63,7 +63,11 @@ class KillSwitchAdmin(ControlAdmin):
             for switch in queryset.filter(active=True):
                 with self.audited(request, switch, "update"):
                     switch.active = False
-                    services.save_control(switch, actor=request.user.get_username())
+                    services.save_control(
+                        switch,
+                        actor=request.user.get_username(),
+                        reason="released in the admin",
+                    )
 
 
 @admin.register(PassthroughFlag)

@@ -56,8 +56,12 @@ def record_control_event(
 
 
 @transaction.atomic
-def save_control(control, *, actor: str) -> None:
-    """Validate and save a kill switch or passthrough flag, logging on and off changes."""
+def save_control(control, *, actor: str, reason: str = "") -> None:
+    """Validate and save a kill switch or passthrough flag, logging on and off changes.
+
+    `reason` explains this change in the control log; without one the log repeats
+    the control's own reason, which explains why it was switched on.
+    """
     control.full_clean()
     previous = (
         type(control).objects.filter(pk=control.pk).first() if control.pk else None
@@ -66,11 +70,11 @@ def save_control(control, *, actor: str) -> None:
     was_on = _is_on(previous) if previous else False
     now_on = _is_on(control)
     if now_on and not was_on:
-        record_control_event(control, "on", actor)
+        record_control_event(control, "on", actor, reason)
     elif was_on and not now_on:
-        record_control_event(control, "off", actor)
+        record_control_event(control, "off", actor, reason)
     elif previous is not None:
-        record_control_event(control, "changed", actor)
+        record_control_event(control, "changed", actor, reason)
 
 
 def _is_on(control) -> bool:

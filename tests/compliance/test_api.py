@@ -42,13 +42,31 @@ def test_owner_stops_and_releases_the_organization(owner, org):
     assert created.status_code == 201, created.content
     switch = KillSwitch.objects.get(pk=created.json()["id"])
     assert switch.active
-    released = owner.post(f"/api/v1/kill-switches/{switch.pk}/release/")
+    released = owner.post(
+        f"/api/v1/kill-switches/{switch.pk}/release/",
+        {"reason": "leak contained"},
+        format="json",
+    )
     assert released.json()["active"] is False
     assert list(
         ControlEvent.objects.filter(control_id=switch.pk)
-        .values_list("action", flat=True)
+        .values_list("action", "reason")
         .order_by("id")
-    ) == ["on", "off"]
+    ) == [("on", "leak"), ("off", "leak contained")]
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}], ids=["missing", "blank"])
+def test_release_without_a_reason_is_refused(owner, org, body):
+    switch = KillSwitch.objects.create(scope="org", organization=org, reason="leak")
+
+    response = owner.post(
+        f"/api/v1/kill-switches/{switch.pk}/release/", body, format="json"
+    )
+
+    switch.refresh_from_db()
+    assert response.status_code == 400
+    assert "reason" in response.json()["error"]["details"]
+    assert switch.active
 
 
 def test_key_switch_belongs_to_the_keys_organization(owner, org):

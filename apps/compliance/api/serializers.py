@@ -46,3 +46,10 @@ class PassthroughFlagSerializer(ScopedSerializer):
 
 class SwitchOffSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReleaseSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500,
+        help_text="Why traffic may flow again; written to the control log.",
+    )

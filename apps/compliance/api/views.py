@@ -14,6 +14,7 @@ from apps.api.viewsets import CreateMixin, ListRetrieveMixin, ScopedViewSet
 from apps.compliance.api.serializers import (
     KillSwitchSerializer,
     PassthroughFlagSerializer,
+    ReleaseSerializer,
     SwitchOffSerializer,
 )
 from apps.compliance.models import KillSwitch, PassthroughFlag
@@ -60,16 +61,22 @@ class KillSwitchViewSet(CreateMixin, ListRetrieveMixin, ScopedViewSet):
             save_control(switch, actor=actor_name(self.request))
         return switch
 
-    @extend_schema(request=None, responses=KillSwitchSerializer)
+    @extend_schema(request=ReleaseSerializer, responses=KillSwitchSerializer)
     @action(detail=True, methods=["post"])
     def release(self, request: Request, pk: str | None = None) -> Response:
         """Release the switch so traffic flows again; repeat calls change nothing."""
         switch = self.get_object()
+        form = ReleaseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
         if switch.active:
             with transaction.atomic():
                 before = snapshot(switch)
                 switch.active = False
-                save_control(switch, actor=actor_name(request))
+                save_control(
+                    switch,
+                    actor=actor_name(request),
+                    reason=form.validated_data["reason"],
+                )
                 self.record("release", switch, before, snapshot(switch))
         return Response(self.get_serializer(switch).data)
 
