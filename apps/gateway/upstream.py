@@ -408,8 +408,7 @@ class _Pump:
                 if not isinstance(exc, NexusError):
                     # A connection lost before any event is retried like a refused one.
                     error = ProviderUnreachableError(
-                        f"Provider stream failed before its first event: "
-                        f"{type(exc).__name__}."
+                        "The provider's connection broke before its first event."
                     )
                 if isinstance(error, ProviderError):
                     raise error from None
@@ -446,7 +445,9 @@ def _stream_error(exc: Exception) -> NexusError | None:
     if isinstance(exc, NexusError):
         return exc
     if isinstance(exc, (TimeoutError, OSError)) or _is_transport_error(exc):
-        return ProviderProtocolError(f"Provider stream failed: {type(exc).__name__}.")
+        # The exception's class helps an operator, not the caller; it goes to the log.
+        logger.warning("provider stream broke off: %s", type(exc).__name__)
+        return ProviderProtocolError("The provider's stream broke off before its end.")
     return None
 
 
