@@ -50,6 +50,7 @@ class KillSwitch(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "kill switches"
 
     def __str__(self) -> str:
         target = {SCOPE_ORG: self.organization, SCOPE_KEY: self.key}.get(
@@ -304,6 +305,7 @@ class SiemDestination(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "SIEM destination"
 
     def __str__(self) -> str:
         return self.name
@@ -337,6 +339,8 @@ class SiemDelivery(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "SIEM delivery"
+        verbose_name_plural = "SIEM deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["destination", "request_id"], name="siem_delivery_unique"

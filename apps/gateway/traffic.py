@@ -82,6 +82,14 @@ async def read_json(exchange: Exchange, call: Call | None = None) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        # orjson 3.13 reports invalid UTF-8 as "str is not valid UTF-8: surrogates not
+        # allowed" at position 0, which names neither the body nor the real offset.
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            raise InvalidRequestError(
+                "The request body is not valid UTF-8 JSON."
+            ) from None
         raise InvalidRequestError(
             f"The request body is not valid JSON (UTF-8): {exc.msg} at position {exc.pos}."
         ) from None

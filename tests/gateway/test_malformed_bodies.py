@@ -107,3 +107,29 @@ def test_json_body_accepted_whatever_content_type(http, setup, content_type):
     )
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        BODIES["invalid_utf8"],
+        b'{"model": "M", "messages": [{"role": "user", "content": "caf\xe9"}]}',
+    ],
+    ids=["byte_ff", "latin1_text"],
+)
+def test_invalid_utf8_body_message(http, setup, fake_provider, path, body):
+    response = http.post(
+        path,
+        content=body.replace(b'"M"', f'"{setup.chat}"'.encode()),
+        headers={
+            "authorization": f"Bearer {setup.key}",
+            "content-type": "application/json",
+        },
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"] == "The request body is not valid UTF-8 JSON."
+    assert fake_provider.requests == []

@@ -7,6 +7,8 @@ from nexus.engine.errors import RateLimitError
 from nexus.engine.pricing import NANO_PER_USD
 from nexus.engine.quotas.rules import QuotaRule, Unit
 
+SINGULAR_UNIT_NAMES = {Unit.TOKENS: "token", Unit.REQUESTS: "request"}
+
 
 def format_usd(nano: int) -> str:
     """Return nano-USD as a decimal USD string with at least two decimals."""
@@ -20,9 +22,12 @@ def format_amount(unit: Unit, amount: int) -> str:
 
 
 def with_unit(unit: Unit, amount: int) -> str:
+    """Return an amount with its unit name: "1.50 USD", "1 token", "2 requests"."""
     text = format_amount(unit, amount)
     if unit == Unit.USD:
         return f"{text} USD"
+    if amount == 1:
+        return f"{text} {SINGULAR_UNIT_NAMES[unit]}"
     return f"{text} {unit.value}"
 
 

@@ -29,10 +29,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port: int, fake_port: int, **options) -> None:
-        for label, number in (("gateway", port), ("fake provider", fake_port)):
+        ports = (
+            ("gateway", port, "--port", "PORT"),
+            ("fake provider", fake_port, "--fake-port", "FAKE_PORT"),
+        )
+        for label, number, option, variable in ports:
             if not port_free(number):
                 raise CommandError(
-                    f"Port {number} for the {label} is in use; pick another with --port or --fake-port."
+                    f"Port {number} for the {label} is in use; pick another with "
+                    f"{option} N, or with {variable}=N under make run."
                 )
         fake = FakeProvider(port=fake_port).start()
         demo = install_demo(fake.url)
@@ -40,8 +45,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"\nNexus is starting on {base}\n"
             f"Demo key (shown once): {demo.key}\n"
+            "  This key is replaced on the next start, and then stops working.\n"
             f"Models: {', '.join(demo.models)}\n"
-            f"Admin: {base}/admin/ (create a login with: .venv/bin/python manage.py createsuperuser)\n\n"
+            f"Admin: {base}/admin/ (create a login with: .venv/bin/python manage.py createsuperuser)\n"
+            "Fake provider, for your own provider connections (any non-empty API key):\n"
+            f"  OpenAI-format base URL:    {fake.openai_base}\n"
+            f"  Anthropic-format base URL: {fake.anthropic_base}\n"
+            f"  Scripted replies:          POST {fake.url}/_fake/enqueue\n\n"
             "Try:\n"
             f"  curl {base}/v1/chat/completions -H 'Authorization: Bearer {demo.key}' \\\n"
             "    -H 'content-type: application/json' \\\n"
