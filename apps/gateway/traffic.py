@@ -20,6 +20,7 @@ from apps.gateway.upstream import (
     attempt_record,
     label_answer,
     read_body,
+    record_failure,
     replay,
     serve_chat,
     try_targets,
@@ -292,15 +293,7 @@ async def _embeddings_attempt(
         raw, headers = await _fetch_embeddings(runtime, target, request, timeout)
         result = target.adapter.parse_embeddings_response(raw, request)
     except ProviderError as error:
-        elapsed = (time.perf_counter() - started) * 1000
-        record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
-        runtime.router.record(
-            target,
-            ok=False,
-            latency_ms=elapsed,
-            status=error.status,
-            retry_after=error.retry_after,
-        )
+        record_failure(runtime, target, record, started, error)
         raise
     elapsed = (time.perf_counter() - started) * 1000
     record.update(status=200, ms=round(elapsed, 2))

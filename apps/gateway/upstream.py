@@ -167,15 +167,7 @@ async def _attempt(
                     timeout,
                 )
     except ProviderError as error:
-        elapsed = (time.perf_counter() - started) * 1000
-        record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
-        runtime.router.record(
-            target,
-            ok=False,
-            latency_ms=elapsed,
-            status=error.status,
-            retry_after=error.retry_after,
-        )
+        record_failure(runtime, target, record, started, error)
         raise
     # A stream cut after its first chunk reached the caller counts against the target.
     cut = failure if isinstance(failure, ProviderError) else None
@@ -187,6 +179,21 @@ async def _attempt(
         latency_ms=elapsed,
         status=cut.status if cut else 200,
         headers=response.headers,
+    )
+
+
+def record_failure(
+    runtime, target: Target, record: dict[str, Any], started: float, error
+) -> None:
+    """Note a failed attempt in its audit record and in the target's health."""
+    elapsed = (time.perf_counter() - started) * 1000
+    record.update(status=error.status, ms=round(elapsed, 2), error=error.code)
+    runtime.router.record(
+        target,
+        ok=False,
+        latency_ms=elapsed,
+        status=error.status,
+        retry_after=error.retry_after,
     )
 
 
