@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from apps.routing.health import read_health
+from nexus.engine.routing.redis_health import RedisHealth
 from tests.routing.conftest import OPENAI_PATH
 from tests.support.process import GatewayProcess
+from tests.support.waiting import wait_for
 
 FAILURE = {"status": 503, "error": {"type": "server_error", "message": "down"}}
 
@@ -21,6 +23,22 @@ def wait_until_half_open(gateway, model, limit: float = 5.0) -> None:
     while gateway.runtime.router.health.get(target_id(model)).state != "half_open":
         assert time.monotonic() < deadline, "circuit did not turn half-open"
         time.sleep(0.05)
+
+
+def ask_for_probe(routing, gateway, model) -> None:
+    """Send the request that requests a shared probe and wait until it is claimed.
+
+    With health in Redis, the first request to a half-open target skips it, and the
+    next sync claims the probe for the following request. Without Redis, the next
+    request probes at once and this does nothing.
+    """
+    health = gateway.runtime.router.health
+    if not isinstance(health, RedisHealth):
+        return
+    skipped = routing.chat(model.name)
+    assert skipped.status_code == 200
+    assert skipped.headers["x-nexus-model"] != model.name
+    wait_for(lambda: target_id(model) in health.ready_probes, timeout=5)
 
 
 def test_breaker_skips_then_probes(routing, breaker, gateway):
@@ -45,6 +63,7 @@ def test_breaker_skips_then_probes(routing, breaker, gateway):
     assert record["skipped"] == [{"model": primary.name, "reason": "circuit open"}]
 
     wait_until_half_open(gateway, primary)
+    ask_for_probe(routing, gateway, primary)
     routing.fake.reset()
     probe = routing.chat(primary.name)
 
@@ -63,6 +82,7 @@ def test_failed_probe_reopens_the_circuit(routing, breaker, gateway):
     routing.fake.enqueue(OPENAI_PATH, FAILURE)
     routing.chat(primary.name)
     wait_until_half_open(gateway, primary)
+    ask_for_probe(routing, gateway, primary)
     routing.fake.reset()
     routing.fake.enqueue(OPENAI_PATH, FAILURE)
 

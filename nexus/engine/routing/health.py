@@ -9,7 +9,8 @@ twice the cooldown, up to `max_cooldown_seconds`.
 
 `BreakerState` holds the rules. `MemoryHealth` keeps the states of one process;
 `nexus.engine.routing.redis_health.RedisHealth` shares them between processes.
-Both answer reads from local memory, so choosing a target never waits on I/O.
+Both serve reads and `admit` from local memory, so choosing a target never waits on
+I/O. The Redis backend claims half-open probes during its periodic sync instead.
 """
 
 import logging
@@ -133,13 +134,17 @@ class BreakerState:
             self.probe_owner = ""
             self.probe_at = 0.0
 
+    def probe_in_flight(self, now: float, config: BreakerConfig) -> bool:
+        """Return whether a claimed probe may still report its outcome."""
+        return (
+            bool(self.probe_owner)
+            and now - self.probe_at < config.probe_timeout_seconds
+        )
+
     def claim_probe(self, owner: str, now: float, config: BreakerConfig) -> bool:
         """Let owner send the one probe of a half-open target; True if it may."""
         self.tick(now)
-        if self.state != HALF_OPEN:
-            return False
-        in_flight = now - self.probe_at < config.probe_timeout_seconds
-        if self.probe_owner and in_flight:
+        if self.state != HALF_OPEN or self.probe_in_flight(now, config):
             return False
         self.probe_owner, self.probe_at = owner, now
         return True
@@ -221,8 +226,9 @@ class BreakerState:
 class HealthBackend:
     """Health of every target, readable without I/O; subclasses may share it.
 
-    Targets are named by a string id. Reads and `record` are synchronous and touch
-    local memory only; `sync` exchanges state with a shared store, if any.
+    Targets are named by a string id. Reads, `admit` and `record` are synchronous
+    and touch local memory only. `sync` exchanges state with a shared store, if
+    any, and claims there the half-open probes that `admit` requested.
     """
 
     def __init__(

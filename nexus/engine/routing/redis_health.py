@@ -7,8 +7,17 @@ recorded since the last sync to a Lua script, which applies the breaker rules to
 shared record atomically and returns it; the returned record replaces the local copy.
 Other processes therefore see a breaker open or close within one sync period.
 
-NOTE: half-open probes are claimed per process, so with N gateway processes up to N
-probes may reach a half-open target at once; the first outcome to arrive decides.
+A half-open target gets one probe from the whole fleet, and `admit` still does no
+I/O. A request that finds the target half-open, with no claimed probe known to be in
+flight, only records that the target wants a probe and skips it. The next sync runs
+CLAIM_SCRIPT for each such target in the same pipeline. The process that wins the
+claim lets its next request to the target through as the probe, so the probe starts
+within about one sync period after a request wanted it. The other processes learn
+the claim from the script's reply or from a later sync, and skip the target until
+the probe's outcome reaches Redis, which closes or re-opens the breaker and clears
+the claim. A won claim that no request uses lapses after `probe_timeout_seconds`.
+While Redis is unreachable each process claims its own probe again, as MemoryHealth
+does.
 """
 
 import logging
@@ -20,6 +29,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from nexus.engine.routing.health import (
+    CLOSED,
     HALF_OPEN,
     BreakerConfig,
     BreakerState,
@@ -37,7 +47,8 @@ MAX_PENDING = 1000
 # min_requests, error_rate, consecutive_failures, cooldown_seconds,
 # max_cooldown_seconds, latency_alpha, ttl_seconds, outcomes as a JSON array of
 # [failed 0/1, ok 0/1, latency_ms, at, retry_after or -1, headroom or -1].
-# The rules are those of BreakerState.apply and BreakerState.tick.
+# The rules are those of BreakerState.apply and BreakerState.tick. Leaving half-open
+# clears the probe claim (probe_owner, probe_at) that CLAIM_SCRIPT sets.
 SYNC_SCRIPT = """
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -69,8 +80,16 @@ for field, value in pairs(h) do
   end
 end
 
+local function clear_probe()
+  h['probe_owner'] = ''
+  h['probe_at'] = '0'
+end
+
 local function tick(t)
-  if state == 'open' and t >= open_until then state = 'half_open' end
+  if state == 'open' and t >= open_until then
+    state = 'half_open'
+    clear_probe()
+  end
 end
 
 local function counts(t)
@@ -90,6 +109,7 @@ local function open(t, seconds)
   h['opened_at'] = tostring(t)
   cooldown = seconds
   open_until = t + seconds
+  clear_probe()
 end
 
 for _, outcome in ipairs(outcomes) do
@@ -122,6 +142,7 @@ for _, outcome in ipairs(outcomes) do
       consecutive = 0
       open_until = 0
       cooldown = 0
+      clear_probe()
     end
   else
     if failed then consecutive = consecutive + 1 else consecutive = 0 end
@@ -166,6 +187,33 @@ redis.call('EXPIRE', key, ttl)
 return flat
 """
 
+# KEYS[1]: the target's hash. ARGV: owner, now, probe_timeout_seconds.
+# Claims the probe for owner when the breaker is half-open (or open with its cooldown
+# over) and no other owner's claim is younger than the timeout. An owner may renew
+# its own claim. Returns the hash as HGETALL does, or an empty list if there is none.
+CLAIM_SCRIPT = """
+local key = KEYS[1]
+local owner = ARGV[1]
+local now = tonumber(ARGV[2])
+local timeout = tonumber(ARGV[3])
+
+local state = redis.call('HGET', key, 'state')
+if not state then return {} end
+local open_until = tonumber(redis.call('HGET', key, 'open_until') or '0')
+if state == 'open' and now >= open_until then
+  state = 'half_open'
+  redis.call('HSET', key, 'state', state, 'probe_owner', '', 'probe_at', '0')
+end
+if state == 'half_open' then
+  local holder = redis.call('HGET', key, 'probe_owner') or ''
+  local claimed_at = tonumber(redis.call('HGET', key, 'probe_at') or '0')
+  if holder == '' or holder == owner or now - claimed_at >= timeout then
+    redis.call('HSET', key, 'probe_owner', owner, 'probe_at', ARGV[2])
+  end
+end
+return redis.call('HGETALL', key)
+"""
+
 
 def state_from_hash(data: Mapping[Any, Any]) -> BreakerState:
     """Build a BreakerState from a stored Redis hash (bytes or str fields)."""
@@ -177,6 +225,8 @@ def state_from_hash(data: Mapping[Any, Any]) -> BreakerState:
         opened_at=float(fields.get("opened_at", "0")),
         cooldown_seconds=float(fields.get("cooldown", "0")),
         retry_after_until=float(fields.get("retry_after_until", "0")),
+        probe_owner=fields.get("probe_owner", ""),
+        probe_at=float(fields.get("probe_at", "0")),
     )
     if "latency" in fields:
         state.latency_ms = float(fields["latency"])
@@ -244,6 +294,39 @@ class RedisHealth(HealthBackend):
         self.pending: dict[str, list[Outcome]] = {}
         self.client: aioredis.Redis | None = None
         self.script: Any = None
+        self.claim_script: Any = None
+        # Half-open targets that a request would have probed. The next sync claims them.
+        self.wanted_probes: set[str] = set()
+        # Targets whose probe this process claimed and no request has sent yet.
+        self.ready_probes: set[str] = set()
+        # False from a failed sync until the next successful sync.
+        self.shared_probes = True
+
+    def admit(self, target_id: str) -> bool:
+        """Return whether a request may go to the target now, without any I/O.
+
+        A half-open target admits one request in the whole fleet, the probe. This
+        process sends it only once a sync has won the probe's claim for it. Until
+        then, and while no claimed probe is known to be in flight, this call adds
+        the target to `wanted_probes` for the next sync to claim, and the request
+        skips the target. While Redis is unreachable, each process claims its own
+        probe.
+        """
+        state = self.states.get(target_id)
+        if state is None:
+            return True
+        now = self.clock()
+        state.tick(now)
+        if state.state != HALF_OPEN:
+            return state.state == CLOSED
+        if self._use_ready_probe(target_id, state, now):
+            return True
+        if not self.shared_probes:
+            return self._claim_locally(state, now)
+
+        if not state.probe_in_flight(now, self.config):
+            self.wanted_probes.add(target_id)
+        return False
 
     def record(self, target_id: str, outcome: Outcome) -> None:
         """Count the outcome locally now and queue it for the next sync."""
@@ -257,33 +340,57 @@ class RedisHealth(HealthBackend):
     def reset(self, target_id: str) -> None:
         super().reset(target_id)
         self.pending.pop(target_id, None)
+        self.wanted_probes.discard(target_id)
+        self.ready_probes.discard(target_id)
 
     async def sync(self, target_ids: Iterable[str] = ()) -> None:
-        """Send queued outcomes and refresh the local copies of the given targets.
+        """Send queued outcomes, claim wanted probes and refresh local copies.
 
-        Targets with new outcomes are refreshed too. Raises redis.RedisError when
-        Redis is unreachable; the queued outcomes are kept for the next attempt.
+        The given targets and those with new outcomes are refreshed. Each target in
+        `wanted_probes` gets a CLAIM_SCRIPT call in the same pipeline, and the
+        claims this process wins go to `ready_probes`. Raises redis.RedisError when
+        Redis is unreachable. The queued outcomes are then kept for the next
+        attempt, and the wanted probes are dropped because admit() claims probes
+        locally until a sync succeeds.
         """
         sent, self.pending = self.pending, {}
+        claims, self.wanted_probes = sorted(self.wanted_probes), set()
         names = sorted(set(sent) | set(target_ids))
-        if not names:
+        if not names and not claims:
             return
         now = self.clock()
         try:
-            results = await self._run(names, sent, now)
-        except Exception:
+            results = await self._run(names, sent, claims, now)
+        except Exception as exc:
             for name, outcomes in sent.items():
                 self.pending[name] = outcomes + self.pending.get(name, [])
+            self._stop_sharing_probes(exc)
             raise
-        for name, flat in zip(names, results, strict=True):
+
+        for name, flat in zip(names + claims, results, strict=True):
             self._merge(name, flat, now)
+        for name in claims:
+            state = self.states[name]
+            if state.state == HALF_OPEN and state.probe_owner == self.owner:
+                self.ready_probes.add(name)
+        if not self.shared_probes:
+            self.shared_probes = True
+            logger.info(
+                "shared routing health works again, so half-open probes are "
+                "claimed in Redis"
+            )
 
     async def _run(
-        self, names: list[str], sent: dict[str, list[Outcome]], now: float
+        self,
+        names: list[str],
+        sent: dict[str, list[Outcome]],
+        claims: list[str],
+        now: float,
     ) -> list[Any]:
         if self.client is None:
             self.client = aioredis.Redis.from_url(self.url, socket_timeout=2)
             self.script = self.client.register_script(SYNC_SCRIPT)
+            self.claim_script = self.client.register_script(CLAIM_SCRIPT)
         pipeline = self.client.pipeline(transaction=False)
         for name in names:
             await self.script(
@@ -291,24 +398,65 @@ class RedisHealth(HealthBackend):
                 args=sync_arguments(self.config, now, sent.get(name, [])),
                 client=pipeline,
             )
+        # Claims run after the outcomes, so they see the state those produced.
+        for name in claims:
+            await self.claim_script(
+                keys=[self.key_prefix + name],
+                args=[self.owner, repr(now), repr(self.config.probe_timeout_seconds)],
+                client=pipeline,
+            )
         return await pipeline.execute()
+
+    def _use_ready_probe(self, target_id: str, state: BreakerState, now: float) -> bool:
+        if target_id not in self.ready_probes:
+            return False
+        self.ready_probes.discard(target_id)
+        # A claim left unused past the probe timeout may belong to another process.
+        in_flight = state.probe_in_flight(now, self.config)
+        if state.probe_owner != self.owner or not in_flight:
+            return False
+        state.probe_at = now
+        return True
+
+    def _claim_locally(self, state: BreakerState, now: float) -> bool:
+        # Another process's claim is ignored: its outcome cannot reach this process
+        # while Redis is unreachable.
+        if state.probe_owner != self.owner:
+            state.probe_owner = ""
+        return state.claim_probe(self.owner, now, self.config)
+
+    def _stop_sharing_probes(self, error: Exception) -> None:
+        if not self.shared_probes:
+            return
+        self.shared_probes = False
+        logger.warning(
+            "shared routing health failed, so each process claims its own "
+            "half-open probes until a health sync succeeds: %s",
+            error,
+        )
 
     def _merge(self, name: str, flat: list[Any], now: float) -> None:
         # An empty reply means no record: expired, or reset from the admin.
         remote = state_from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
-        local = self.states.get(name)
-        if (
-            local is not None
-            and local.state == HALF_OPEN
-            and local.probe_owner
-            and remote.state == HALF_OPEN
-        ):
-            remote.probe_owner, remote.probe_at = local.probe_owner, local.probe_at
         # Outcomes recorded while the script ran are not in the returned record yet.
         for outcome in self.pending.get(name, []):
             remote.apply(outcome, self.config)
         remote.tick(now)
+        local = self.states.get(name)
+        # A reply computed before this process claimed the probe does not show the
+        # claim yet, and one computed before a request used the claim has an older
+        # probe time, so the local claim is kept while the probe is in flight.
+        if (
+            local is not None
+            and local.state == HALF_OPEN
+            and remote.state == HALF_OPEN
+            and local.probe_owner == self.owner
+            and local.probe_in_flight(now, self.config)
+        ):
+            remote.probe_owner, remote.probe_at = local.probe_owner, local.probe_at
         self.states[name] = remote
+        if remote.state != HALF_OPEN or remote.probe_owner != self.owner:
+            self.ready_probes.discard(name)
 
     async def close(self) -> None:
         if self.client is not None:
