@@ -1,10 +1,16 @@
-from django.urls import include, path
+"""The routes of the control-plane API under /api/.
+
+Every viewset, the ones of other apps included, is registered on the one router
+below, so the API root (`GET /api/v1/`) lists every resource. A path that no route
+matches returns 404 with the API's error body.
+"""
+
+from django.urls import include, path, re_path
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
-from rest_framework.routers import DefaultRouter
 
 from apps.api.views.audit import AdminAuditLogViewSet, AuditEventViewSet
 from apps.api.views.iam import (
@@ -17,10 +23,18 @@ from apps.api.views.iam import (
 )
 from apps.api.views.keys import VirtualKeyViewSet
 from apps.api.views.providers import ProviderConnectionViewSet, ProviderModelViewSet
+from apps.api.views.root import ApiRouter, UnknownPathView
 from apps.api.views.tenancy import OrganizationViewSet, ProjectViewSet
 from apps.api.views.users import MeView, PermissionListView, RoleListView, UserViewSet
+from apps.compliance.api.urls import register as register_compliance
+from apps.hooks.api.urls import register as register_hooks
+from apps.quotas.api.urls import register as register_quotas
+from apps.routing.api.urls import register as register_routing
 
-router = DefaultRouter()
+# The views outside the router that the API root lists too, by URL name.
+PLAIN_VIEWS = {"me": "me", "roles": "role-list", "permissions": "permission-list"}
+
+router = ApiRouter(extra_root_entries=PLAIN_VIEWS)
 router.register("orgs", OrganizationViewSet, basename="organization")
 router.register("projects", ProjectViewSet, basename="project")
 router.register("users", UserViewSet, basename="user")
@@ -37,6 +51,10 @@ router.register(
 router.register("models", ProviderModelViewSet, basename="model")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("admin-audit-log", AdminAuditLogViewSet, basename="admin-audit-log")
+register_routing(router)
+register_quotas(router)
+register_hooks(router)
+register_compliance(router)
 
 urlpatterns = [
     path("v1/me/", MeView.as_view(), name="me"),
@@ -50,4 +68,6 @@ urlpatterns = [
     path(
         "redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"
     ),
+    # Last, so that it matches only what no route above matches.
+    re_path(r"^.*$", UnknownPathView.as_view(), name="api-unknown-path"),
 ]

@@ -6,14 +6,13 @@ Every API viewset derives from ScopedViewSet. It
 - authorizes each action through the IAM evaluator (403 with the reason);
 - writes each change to the admin audit log with secrets masked, in the same
   transaction as the change;
-- sets the X-Request-ID response header (the caller's, when well-formed).
+- sets the X-Request-ID response header (the caller's, when well-formed);
+- rejects (400) a list request with a query parameter the list does not read.
 """
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.validators import slug_re
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from rest_framework import mixins, status, viewsets
@@ -23,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from apps.api.actors import actor_of
-from apps.api.filters import ApiFilterBackend
+from apps.api.filters import ASCII_DIGITS, ApiFilterBackend, get_organization
 from apps.iam import nrn
 from apps.iam.changelog import record_change, snapshot
 from apps.iam.context import context_from_request, request_id_for
@@ -39,8 +38,6 @@ from apps.iam.resources import (
 from apps.iam.scoping import Lookups, listable, member_organizations, visible
 from apps.tenancy.models import Organization, Project
 
-ASCII_DIGITS = re.compile(r"[0-9]+")
-
 DEFAULT_VERBS = {
     "list": "read",
     "retrieve": "read",
@@ -51,7 +48,55 @@ DEFAULT_VERBS = {
 }
 
 
-class ScopedViewSet(viewsets.GenericViewSet):
+class KnownQueryParametersMixin:
+    """Reject a list request that sends a query parameter the list does not read.
+
+    A misspelt filter would otherwise be ignored and the list would return every
+    row. The accepted parameters are the view's filters, the parameters of its
+    filter backends and paginator, `organization` on tenant-scoped lists and the
+    format override.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.action == "list":
+            self.check_query_parameters(request)
+
+    def accepted_query_parameters(self) -> set[str]:
+        """Return the names of the query parameters the list action reads."""
+        names = {api_settings.URL_FORMAT_OVERRIDE} - {None}
+        for backend_class in self.filter_backends:
+            backend = backend_class()
+            if hasattr(backend, "query_parameters"):
+                names |= backend.query_parameters(self)
+            else:
+                names |= _parameter_names(backend.get_schema_operation_parameters(self))
+        if self.paginator is not None:
+            names |= _parameter_names(
+                self.paginator.get_schema_operation_parameters(self)
+            )
+        if self.lookups.org is not None:
+            names.add("organization")
+        return names
+
+    def check_query_parameters(self, request: Request) -> None:
+        """Raise ValidationError (400) naming each unknown query parameter."""
+        accepted = self.accepted_query_parameters()
+        unknown = sorted(set(request.query_params) - accepted)
+        if not unknown:
+            return
+        message = (
+            "Unknown query parameter. This list accepts: "
+            f"{', '.join(sorted(accepted))}."
+        )
+        raise ValidationError({name: [message] for name in unknown})
+
+
+def _parameter_names(parameters: list[dict[str, Any]]) -> set[str]:
+    return {parameter["name"] for parameter in parameters}
+
+
+class ScopedViewSet(KnownQueryParametersMixin, viewsets.GenericViewSet):
     """Tenant-scoped, authorized and audited access to one model."""
 
     filter_backends = [ApiFilterBackend]
@@ -98,18 +143,27 @@ class ScopedViewSet(viewsets.GenericViewSet):
         return self.list_queryset(qs)
 
     def list_queryset(self, qs: QuerySet) -> QuerySet:
-        """Return the rows the actor may list; 404 for a foreign org filter, else 403."""
+        """Return the rows the actor may list; 404 for a foreign org filter, else 403.
+
+        The `organization` query parameter (slug or id) limits the rows to one
+        organization, for superusers too.
+        """
         if self.lookups.org is None:
             self.require(self.permission(), scope_name(self.resource, None))
             return qs
-        if self.evaluator.user is not None and self.evaluator.user.is_superuser:
-            return qs
-        organizations = list(member_organizations(self.evaluator))
         wanted = self.request.query_params.get("organization")
         if wanted:
-            organizations = [o for o in organizations if o.slug == wanted]
-            if not organizations:
-                raise NotFound(f'Organization "{wanted}" does not exist.')
+            organization = get_organization(
+                member_organizations(self.evaluator), wanted
+            )
+            qs = qs.filter(self.lookups.org_in([organization.pk]))
+            organizations = [organization]
+        else:
+            organizations = None
+        if self.evaluator.user is not None and self.evaluator.user.is_superuser:
+            return qs
+        if organizations is None:
+            organizations = list(member_organizations(self.evaluator))
         allowed = listable(
             qs,
             self.evaluator,
@@ -130,7 +184,10 @@ class ScopedViewSet(viewsets.GenericViewSet):
         return instance
 
     def target_scope(self, data: Any) -> tuple[Organization, Project | None]:
-        """Resolve the organization and project a new row goes into (404 if foreign)."""
+        """Resolve the organization (slug or id) and project a new row goes into.
+
+        An organization or project outside the actor's organizations is a 404.
+        """
         if not isinstance(data, Mapping):
             # A JSON body may be a list or a scalar. The serializer would reject it
             # too, but only after this method has read fields from it.
@@ -143,22 +200,13 @@ class ScopedViewSet(viewsets.GenericViewSet):
                 }
             )
         organizations = member_organizations(self.evaluator)
-        slug = data.get("organization")
-        if not slug:
+        requested = data.get("organization")
+        if requested in (None, ""):
             if organizations.count() != 1:
                 raise ValidationError({"organization": ["This field is required."]})
             organization = organizations.get()
         else:
-            # A value that is no slug matches no row, and PostgreSQL would reject
-            # one with a NUL character instead of finding nothing.
-            slug = str(slug)
-            organization = (
-                organizations.filter(slug=slug).first()
-                if slug_re.fullmatch(slug)
-                else None
-            )
-            if organization is None:
-                raise NotFound(f'Organization "{slug}" does not exist.')
+            organization = get_organization(organizations, requested)
         project_id = data.get("project") if self.lookups.project else None
         if project_id in (None, ""):
             return organization, None

@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.validators import slug_re
 from django.db import models
 from rest_framework import serializers
 
+from apps.api.filters import find_organization
 from apps.tenancy.models import Organization, Project
 
 
@@ -76,25 +76,56 @@ class ApiModelSerializer(serializers.ModelSerializer):
 
 
 class OrganizationField(serializers.SlugRelatedField):
-    """The owning organization by slug; set on create, fixed afterwards.
+    """The owning organization: a slug or a numeric id on input, the slug on output.
 
-    The viewset resolves it against the actor's organizations before validation, so a
-    foreign slug gets a 404 response and never reaches this field.
+    Set on create, fixed afterwards. The viewset resolves it against the actor's
+    organizations before validation, so a foreign organization gets a 404 response
+    and never reaches this field.
     """
+
+    default_error_messages = {
+        "does_not_exist": 'No organization with slug or id "{value}".',
+    }
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("slug_field", "slug")
         kwargs.setdefault("queryset", Organization.objects.all())
         kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text", "Organization slug or numeric id; responses show the slug."
+        )
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        # Updates reach this field without the viewset's check. A string that is
-        # no slug matches no row, and PostgreSQL would reject one with a NUL
-        # character instead of finding nothing.
-        if isinstance(data, str) and not slug_re.fullmatch(data):
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
-        return super().to_internal_value(data)
+        # Updates reach this field without the viewset's check.
+        organization = find_organization(self.get_queryset(), data)
+        if organization is None:
+            self.fail("does_not_exist", value=data)
+        return organization
+
+
+class OrganizationIdField(serializers.PrimaryKeyRelatedField):
+    """An organization: a slug or a numeric id on input, the id on output.
+
+    For platform rows such as routes, which may name any organization.
+    """
+
+    default_error_messages = {
+        "does_not_exist": 'No organization with slug or id "{pk_value}".',
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("queryset", Organization.objects.all())
+        kwargs.setdefault(
+            "help_text", "Organization slug or numeric id; responses show the id."
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        organization = find_organization(self.get_queryset(), data)
+        if organization is None:
+            self.fail("does_not_exist", pk_value=data)
+        return organization
 
 
 class ProjectField(serializers.PrimaryKeyRelatedField):

@@ -24,7 +24,8 @@ class OrganizationViewSet(ListRetrieveMixin, UpdateMixin, DestroyMixin, ScopedVi
 
     queryset = Organization.objects.all()
     serializer_class = OrganizationSerializer
-    lookups = Lookups(org="")
+    # The row is the organization itself.
+    lookups = Lookups(org="pk")
     lookup_field = "slug"
     # Only slugs route here; anything else is a 404 before a query runs.
     lookup_value_regex = "[-a-zA-Z0-9_]+"

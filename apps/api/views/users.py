@@ -1,12 +1,12 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.actors import actor_of
-from apps.api.filters import UserFilter
+from apps.api.filters import UserFilter, get_organization
 from apps.api.serializers.iam import (
     PermissionSerializer,
     RoleSerializer,
@@ -62,15 +62,14 @@ class UserViewSet(ListRetrieveMixin, ScopedViewSet):
         ]
 
     def get_queryset(self) -> QuerySet:
-        organizations = list(member_organizations(self.evaluator))
+        organizations = member_organizations(self.evaluator)
         if self.action != "list":
-            return users_of(organizations)
+            return users_of(list(organizations))
         wanted = self.request.query_params.get("organization")
-        if wanted and not any(o.slug == wanted for o in organizations):
-            raise NotFound(f'Organization "{wanted}" does not exist.')
-        readable = [
-            o for o in self.readable_organizations() if not wanted or o.slug == wanted
-        ]
+        readable = self.readable_organizations()
+        if wanted:
+            organization = get_organization(organizations, wanted)
+            readable = [o for o in readable if o.pk == organization.pk]
         if not readable:
             raise PermissionDenied(
                 f"Permission {self.permission()} is not granted in any of your organizations."

@@ -1,8 +1,10 @@
-from rest_framework.routers import SimpleRouter
+"""The hooks endpoints, registered on the API's one router in apps.api.urls."""
+
+from rest_framework.routers import BaseRouter
 
 from apps.hooks.api.views import HookViewSet
 
-router = SimpleRouter()
-router.register("hooks", HookViewSet, basename="hook")
 
-urlpatterns = router.urls
+def register(router: BaseRouter) -> None:
+    """Register the hooks viewsets on router."""
+    router.register("hooks", HookViewSet, basename="hook")

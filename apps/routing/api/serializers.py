@@ -1,7 +1,11 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from apps.api.serializers.fields import ApiModelSerializer, StorableJSONField
+from apps.api.serializers.fields import (
+    ApiModelSerializer,
+    OrganizationIdField,
+    StorableJSONField,
+)
 from apps.routing.models import Route
 
 FIELDS = [
@@ -25,6 +29,14 @@ FIELDS = [
 
 
 class RouteSerializer(ApiModelSerializer):
+    organization = OrganizationIdField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Match only this organization's requests; a slug or a numeric id, shown "
+            "as the id. Empty matches every one."
+        ),
+    )
     config = StorableJSONField(
         help_text="The strategy tree: a model name or a strategy object (see docs/routing.md)."
     )

@@ -1,8 +1,10 @@
-from rest_framework.routers import SimpleRouter
+"""The routing endpoints, registered on the API's one router in apps.api.urls."""
+
+from rest_framework.routers import BaseRouter
 
 from apps.routing.api.views import RouteViewSet
 
-router = SimpleRouter()
-router.register("routes", RouteViewSet, basename="route")
 
-urlpatterns = router.urls
+def register(router: BaseRouter) -> None:
+    """Register the routing viewsets on router."""
+    router.register("routes", RouteViewSet, basename="route")
