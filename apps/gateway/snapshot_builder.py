@@ -54,6 +54,7 @@ def build_snapshot(version: int) -> Snapshot:
             credential=credential,
             region=connection.region,
             options=dict(connection.options or {}),
+            org_id=connection.organization_id,
         )
     models = {}
     for model in Model.objects.filter(
@@ -66,6 +67,7 @@ def build_snapshot(version: int) -> Snapshot:
             kind=model.kind,
             connection_id=model.connection_id,
             upstream_model=model.upstream_model,
+            org_id=connections[model.connection_id].org_id,
             prices=Prices(
                 input=usd_per_million_to_nano(model.input_price),
                 output=usd_per_million_to_nano(model.output_price),

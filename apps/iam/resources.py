@@ -42,8 +42,9 @@ REGISTRY: dict[type[models.Model], ResourceType] = {
     Organization: ResourceType("tenancy", "organization", ""),
     Project: ResourceType("tenancy", "project", "organization", ""),
     VirtualKey: ResourceType("keys", "key", "organization", "project"),
-    ProviderConnection: ResourceType("providers", "connection", None),
-    Model: ResourceType("providers", "model", None),
+    # Shared platform connections, and their models, have no organization.
+    ProviderConnection: ResourceType("providers", "connection", "organization"),
+    Model: ResourceType("providers", "model", "organization"),
     AuditEvent: ResourceType("audit", "event", "organization", "project"),
     AdminAuditLog: ResourceType("audit", "adminlog", "organization"),
     Membership: ResourceType("iam", "membership", "organization", "project"),

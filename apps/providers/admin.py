@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from apps.iam.admin_scope import OrgScopedAdminMixin
+from apps.iam.admin_scope import OrgScopedAdminMixin, evaluator_for
+from apps.iam.resources import scope_name
 from apps.providers.models import Model, ProviderConnection
 from apps.providers.services import set_credential
 
@@ -18,22 +21,50 @@ class ProviderConnectionForm(forms.ModelForm):
 
     class Meta:
         model = ProviderConnection
-        fields = ["name", "provider_type", "base_url", "region", "options", "enabled"]
+        fields = [
+            "organization",
+            "name",
+            "provider_type",
+            "base_url",
+            "region",
+            "options",
+            "enabled",
+        ]
+
+
+class SharedRowsAdminMixin(OrgScopedAdminMixin):
+    """Also list the shared platform rows (no organization) to staff who may read them.
+
+    The evaluator lets superusers alone change shared rows.
+    """
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        permission = self.resource.permission("read")
+        name = scope_name(self.resource, None)
+        if not evaluator_for(request).authorize(permission, name).allowed:
+            return qs
+        shared = admin.ModelAdmin.get_queryset(self, request).filter(
+            **{f"{self.org_lookup}__isnull": True}
+        )
+        return qs | shared
 
 
 @admin.register(ProviderConnection)
-class ProviderConnectionAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
-    org_lookup = None
+class ProviderConnectionAdmin(SharedRowsAdminMixin, admin.ModelAdmin):
     form = ProviderConnectionForm
     list_display = [
         "name",
+        "organization",
         "provider_type",
         "base_url",
         "region",
         "enabled",
         "has_credential",
     ]
-    list_filter = ["provider_type", "enabled"]
+    list_filter = ["organization", "provider_type", "enabled"]
     search_fields = ["name"]
 
     @admin.display(boolean=True, description="credential set")
@@ -49,8 +80,8 @@ class ProviderConnectionAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Model)
-class ModelAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
-    org_lookup = None
+class ModelAdmin(SharedRowsAdminMixin, admin.ModelAdmin):
+    org_lookup = "connection__organization"
     list_display = [
         "name",
         "kind",
@@ -60,5 +91,10 @@ class ModelAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         "output_price",
         "enabled",
     ]
-    list_filter = ["kind", "connection", "enabled"]
+    # Only the connections of listed models, so other organizations' stay hidden.
+    list_filter = [
+        "kind",
+        ("connection", admin.RelatedOnlyFieldListFilter),
+        "enabled",
+    ]
     search_fields = ["name", "upstream_model"]

@@ -3,6 +3,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from apps.tenancy.models import Organization
 from nexus.engine.providers.base import OptionsError
 from nexus.engine.providers.registry import PROVIDER_TYPES, provider_choices
 from nexus.engine.vault import Sealed
@@ -16,9 +17,24 @@ def validate_provider_type(value: str) -> None:
 
 
 class ProviderConnection(models.Model):
-    """An account at an LLM provider: type, endpoint and an encrypted credential."""
+    """An account at an LLM provider: type, endpoint and an encrypted credential.
+
+    A connection with an organization serves only that organization's keys. One
+    without is a shared platform connection that every organization may use and
+    only superusers may change.
+    """
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        Organization,
+        # An organization's credentials go only by deleting its connections on purpose.
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="provider_connections",
+        help_text="The organization that owns this connection and alone may use it. "
+        "Empty makes a shared platform connection that every organization may use.",
+    )
     name = models.CharField(max_length=100, unique=True)
     provider_type = models.CharField(
         max_length=40, choices=provider_choices, validators=[validate_provider_type]
@@ -116,6 +132,11 @@ class Model(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def organization(self) -> Organization | None:
+        """Return the organization that owns the model's connection, None if shared."""
+        return self.connection.organization if self.connection_id else None
 
     def clean(self) -> None:
         if not isinstance(self.aliases, list) or not all(

@@ -4,12 +4,20 @@ from nexus.engine.errors import NotFoundError, PermissionDeniedError
 from nexus.engine.snapshot import KeyEntry, ModelEntry, Snapshot
 
 
+def key_reaches(key: KeyEntry, model: ModelEntry) -> bool:
+    """Return whether model's connection is shared or owned by the key's organization."""
+    return model.org_id is None or model.org_id == key.org_id
+
+
 def key_allows(key: KeyEntry, model: ModelEntry) -> bool:
     """Return whether key may call model, by its public name or any of its aliases.
 
-    An empty allow list admits every model. Upstream (physical) model ids are never
-    public names, so listing one does not make it callable.
+    A model on another organization's connection is never allowed. An empty allow
+    list admits every other model. Upstream (physical) model ids are never public
+    names, so listing one does not make it callable.
     """
+    if not key_reaches(key, model):
+        return False
     if not key.allowed_models:
         return True
     if model.name in key.allowed_models:
@@ -22,11 +30,12 @@ def resolve_model(
 ) -> ModelEntry:
     """Return the model the key may call under the requested name, or raise 403 or 404.
 
-    A key with an allow list gets 403 for every name outside it, known or not, so the
+    A model on another organization's connection is treated like an unknown one. A
+    key with an allow list gets 403 for every name outside it, known or not, so the
     answer does not reveal which other models exist.
     """
     model = snapshot.find_model(requested)
-    if model is None or model.kind != kind:
+    if model is None or model.kind != kind or not key_reaches(key, model):
         if key.allowed_models:
             raise PermissionDeniedError(
                 f'Model "{requested}" is not allowed for this key.', param="model"

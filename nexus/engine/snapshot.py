@@ -39,6 +39,8 @@ class ConnectionEntry:
     credential: str = ""
     region: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # The owning organization's id; None for a shared platform connection.
+    org_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class ModelEntry:
     connection_id: int
     upstream_model: str
     prices: Prices = Prices()
+    # The organization that owns the model's connection; None when it is shared.
+    org_id: int | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
+from apps.providers.models import Model, ProviderConnection
 from tests.api.conftest import ROLES, client_for
 from tests.iam.factories import make_user, unique
 
@@ -38,6 +39,29 @@ def row(name: str, suffix: str = "") -> Callable:
 
 def org_query(world) -> str:
     return f"?organization={world.org.slug}"
+
+
+def org_connection(world) -> ProviderConnection:
+    """Return a connection that world.org owns, created on first use."""
+    if "org_connection" not in world.rows:
+        world.rows["org_connection"] = ProviderConnection.objects.create(
+            organization=world.org,
+            name=unique("own"),
+            provider_type="openai",
+            base_url="http://127.0.0.1:9/v1",
+        )
+    return world.rows["org_connection"]
+
+
+def org_model(world) -> Model:
+    """Return a model on world.org's own connection, created on first use."""
+    if "org_model" not in world.rows:
+        world.rows["org_model"] = Model.objects.create(
+            name=unique("own-model"),
+            connection=org_connection(world),
+            upstream_model="gpt-test",
+        )
+    return world.rows["org_model"]
 
 
 def case(name, method, path, allowed, body=None, outsider=404) -> Case:
@@ -211,6 +235,75 @@ CASES = [
         lambda w: f"models/{row('model')(w)}",
         set(),
         outsider=403,
+    ),
+    case(
+        "connections.list_org",
+        "get",
+        lambda w: f"provider-connections/{org_query(w)}",
+        PLATFORM_READERS,
+    ),
+    case(
+        "connections.retrieve_org",
+        "get",
+        lambda w: f"provider-connections/{org_connection(w).pk}/",
+        READERS,
+    ),
+    case(
+        "connections.create_in_org",
+        "post",
+        lambda w: "provider-connections/",
+        MANAGERS,
+        lambda w: {
+            "organization": w.org.slug,
+            "name": unique("c"),
+            "provider_type": "openai",
+            "credential": "sk-1",
+        },
+    ),
+    case(
+        "connections.update_org",
+        "patch",
+        lambda w: f"provider-connections/{org_connection(w).pk}/",
+        MANAGERS,
+        lambda w: {"credential": "sk-2"},
+    ),
+    case(
+        "connections.delete_org",
+        "delete",
+        lambda w: f"provider-connections/{org_connection(w).pk}/",
+        MANAGERS,
+    ),
+    case(
+        "models.retrieve_org",
+        "get",
+        lambda w: f"models/{org_model(w).pk}/",
+        READERS,
+    ),
+    case(
+        "models.create_in_org",
+        "post",
+        lambda w: "models/",
+        MANAGERS,
+        lambda w: {
+            "name": unique("m"),
+            "connection": org_connection(w).pk,
+            "upstream_model": "x",
+        },
+        # Another organization's connection is reported as missing.
+        400,
+    ),
+    case(
+        "models.update_org",
+        "patch",
+        lambda w: f"models/{org_model(w).pk}/",
+        MANAGERS,
+        lambda w: {"input_price": "2.5"},
+    ),
+    case(
+        "models.delete_org",
+        "delete",
+        lambda w: f"models/{org_model(w).pk}/",
+        MANAGERS,
     ),
     case(
         "audit_events.list",

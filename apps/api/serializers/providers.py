@@ -1,7 +1,11 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from apps.api.serializers.fields import ApiModelSerializer
+from apps.api.serializers.fields import (
+    ApiModelSerializer,
+    OrganizationField,
+    ScopedSerializer,
+)
 from apps.providers.models import Model, ProviderConnection
 
 
@@ -15,7 +19,13 @@ def run_model_clean(instance) -> None:
         ) from None
 
 
-class ProviderConnectionSerializer(ApiModelSerializer):
+class ProviderConnectionSerializer(ScopedSerializer):
+    organization = OrganizationField(
+        allow_null=True,
+        help_text="Owning organization, slug or numeric id; responses show the slug. "
+        "Empty or null makes a shared platform connection, which only superusers "
+        "may create. Fixed after create.",
+    )
     credential = serializers.CharField(
         write_only=True,
         required=False,
@@ -31,6 +41,7 @@ class ProviderConnectionSerializer(ApiModelSerializer):
         fields = [
             "id",
             "uid",
+            "organization",
             "name",
             "provider_type",
             "base_url",
@@ -49,9 +60,10 @@ class ProviderConnectionSerializer(ApiModelSerializer):
 
     def validate(self, attrs):
         fields = {name: value for name, value in attrs.items() if name != "credential"}
+        fields.pop("organization", None)
         candidate = ProviderConnection(**{**self._current(), **fields})
         run_model_clean(candidate)
-        return attrs
+        return super().validate(attrs)
 
     def _current(self) -> dict:
         if self.instance is None:
@@ -63,10 +75,20 @@ class ProviderConnectionSerializer(ApiModelSerializer):
 
 
 class ModelSerializer(ApiModelSerializer):
+    organization = serializers.SlugRelatedField(
+        source="connection.organization",
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The organization that owns the model's connection; null when the "
+        "connection is shared.",
+    )
+
     class Meta:
         model = Model
         fields = [
             "id",
+            "organization",
             "name",
             "aliases",
             "kind",

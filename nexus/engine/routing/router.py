@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nexus.engine.access import key_reaches
 from nexus.engine.call import Call
 from nexus.engine.providers.base import ProviderAdapter
 from nexus.engine.routing.config import (
@@ -31,7 +32,7 @@ from nexus.engine.routing.facts import (
 from nexus.engine.routing.health import CLOSED, HALF_OPEN, HealthBackend
 from nexus.engine.routing.outcomes import Outcome, parse_headroom
 from nexus.engine.routing.strategies import Candidate, Selection, TargetInfo, evaluate
-from nexus.engine.snapshot import ConnectionEntry, ModelEntry, Snapshot
+from nexus.engine.snapshot import ConnectionEntry, KeyEntry, ModelEntry, Snapshot
 from nexus.engine.targets import Plan, Router, Target
 
 logger = logging.getLogger(__name__)
@@ -159,14 +160,16 @@ class RoutingRouter(Router):
 
         selection = Selection(
             facts=facts,
-            describe=lambda name: _describe(snapshot, name),
+            describe=lambda name: _describe(snapshot, name, call.key),
             health=self.health.get,
             routes=table.strategies,
             rng=self.rng,
             now=self.health.clock(),
         )
         candidates = _unique(evaluate(route.strategy, selection))
-        targets, skipped = self._admitted(candidates, snapshot, adapters, selection)
+        targets, skipped = self._admitted(
+            candidates, snapshot, adapters, selection, call.key
+        )
         record = {"route": route.name, "strategy": strategy_name(route.strategy)}
         if selection.arms:
             record["arms"] = dict(selection.arms)
@@ -191,10 +194,12 @@ class RoutingRouter(Router):
             timeout_seconds=route.timeout_seconds,
         )
 
-    def _admitted(self, candidates, snapshot, adapters, selection):
+    def _admitted(self, candidates, snapshot, adapters, selection, key):
         """Return the targets to try and the (model, reason, wait) of skipped ones.
 
-        Open breakers are skipped. A half-open target is kept only in first place,
+        A model on another organization's connection is excluded like a missing
+        one, so the key's request never reaches that connection. Open breakers are
+        skipped. A half-open target is kept only in first place,
         where its one probe request actually reaches it. Targets inside a
         provider's retry-after window move behind the others.
         """
@@ -203,7 +208,7 @@ class RoutingRouter(Router):
         skipped: list[tuple[str, str, float]] = []
         now = selection.now
         for candidate in candidates:
-            model = snapshot.find_model(candidate.target.model)
+            model = _reachable_model(snapshot, candidate.target.model, key)
             adapter = adapters.get(model.connection_id) if model else None
             if model is None or adapter is None:
                 selection.excluded.append(
@@ -342,8 +347,18 @@ def request_facts(
     )
 
 
-def _describe(snapshot: Snapshot, name: str) -> TargetInfo | None:
+def _reachable_model(
+    snapshot: Snapshot, name: str, key: KeyEntry | None
+) -> ModelEntry | None:
+    """Return the model named name unless it is on another organization's connection."""
     model = snapshot.find_model(name)
+    if model is None or key is None or key_reaches(key, model):
+        return model
+    return None
+
+
+def _describe(snapshot: Snapshot, name: str, key: KeyEntry | None) -> TargetInfo | None:
+    model = _reachable_model(snapshot, name, key)
     if model is None:
         return None
     connection = snapshot.connections.get(model.connection_id)
