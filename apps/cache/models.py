@@ -78,6 +78,24 @@ class SemanticIndex(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # An index serves every organization that uses it, so embedding with one
+        # organization's model would spend that organization's credential for all.
+        from apps.providers.models import Model
+
+        for model in Model.objects.select_related("connection"):
+            named = self.embedding_model == model.name or self.embedding_model in (
+                model.aliases or []
+            )
+            if named and model.connection.organization_id is not None:
+                raise ValidationError(
+                    {
+                        "embedding_model": f"Model {self.embedding_model!r} belongs "
+                        "to one organization; a semantic index serves every "
+                        'organization, so it needs a shared model or "local".'
+                    }
+                )
+
 
 class CachePolicy(models.Model):
     """Cache settings for the requests of an org, project or key, optionally per model.

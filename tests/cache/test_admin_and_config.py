@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 
 from apps.cache.models import CachePolicy, CachePurge, QuarantinedEntry, SemanticIndex
 from apps.cache.snapshot import build_cache_config
@@ -11,7 +12,13 @@ from nexus.engine.cache.config import (
 )
 from nexus.engine.cache.config import CachePolicy as PolicyEntry
 from nexus.engine.snapshot import KeyEntry
-from tests.support.factories import make_project, make_tenant, unique
+from tests.support.factories import (
+    make_connection,
+    make_model,
+    make_project,
+    make_tenant,
+    unique,
+)
 
 ENTRY = "ab" * 32
 
@@ -162,3 +169,24 @@ def test_tenant_scope_by_share(share, scope):
 
 def test_project_scope_without_project_is_the_org_without_project():
     assert tenant_scope(key(id=3), "project") == "org:1/project:-"
+
+
+@pytest.mark.parametrize("named_by", ["name", "alias"])
+def test_index_refuses_an_organizations_own_embedding_model(db, named_by):
+    org = make_tenant().org
+    owned = make_connection("openai", "http://127.0.0.1:9/v1", organization=org)
+    model = make_model(owned, unique("embed"), kind="embeddings")
+    model.aliases = [unique("embed-alias")]
+    model.save()
+    shared = make_model(
+        make_connection("openai", "http://127.0.0.1:9/v1"),
+        unique("embed"),
+        kind="embeddings",
+    )
+    name = model.name if named_by == "name" else model.aliases[0]
+
+    with pytest.raises(ValidationError) as raised:
+        SemanticIndex(name="owned_model_index", embedding_model=name).full_clean()
+    SemanticIndex(name="shared_model_index", embedding_model=shared.name).full_clean()
+
+    assert "embedding_model" in raised.value.message_dict
