@@ -46,7 +46,9 @@ class HookSerializer(ScopedSerializer):
 
 
 class PolicyTestRequestSerializer(serializers.Serializer):
-    organization = serializers.CharField(required=False, help_text="Organization slug.")
+    organization = serializers.CharField(
+        required=False, help_text="Organization slug or numeric id."
+    )
     text = serializers.CharField(help_text="Sample text, tested as one message.")
     stage = serializers.ChoiceField(choices=["request", "response"], default="request")
     region = serializers.CharField(required=False, default="", allow_blank=True)
