@@ -39,7 +39,10 @@ def validate_route(route) -> None:
 
 def _models_by_name() -> dict[str, Model]:
     models: dict[str, Model] = {}
-    for model in Model.objects.only("name", "aliases", "kind"):
+    rows = Model.objects.select_related("connection").only(
+        "name", "aliases", "kind", "connection__organization_id"
+    )
+    for model in rows:
         models[model.name] = model
         for alias in model.aliases or ():
             models.setdefault(alias, model)
@@ -63,7 +66,27 @@ def _check_config(
                 f'Model "{name}" is a {model.kind} model, but the route serves '
                 f'{route_model.kind} model "{route.model}".'
             )
+        elif not _usable_in_scope(route, model):
+            errors.setdefault("config", []).append(
+                f'Model "{name}" belongs to another organization than the one this '
+                "route matches, so its requests could never reach it."
+            )
     _check_references(route, node, errors)
+
+
+def _usable_in_scope(route, model: Model) -> bool:
+    """Return whether keys the route matches may use the model at all."""
+    owner = model.connection.organization_id
+    if owner is None:
+        return True
+    scope = route.organization_id
+    if scope is None and route.project_id is not None:
+        scope = route.project.organization_id
+    if scope is None and route.key_id is not None:
+        scope = route.key.organization_id
+    # A route for every organization may name one organization's model; the
+    # planner drops it for the others' keys.
+    return scope is None or scope == owner
 
 
 def _check_references(route, node, errors: dict) -> None:

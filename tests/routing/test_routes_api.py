@@ -135,3 +135,29 @@ def test_org_members_are_forbidden(root, org_owner, models):
 
 def test_anonymous_is_unauthenticated(models):
     assert APIClient().get(URL).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("route_org", "status"),
+    [("owner", 201), ("other", 400), (None, 201)],
+    ids=["owners_route", "other_orgs_route", "route_for_every_org"],
+)
+def test_route_may_name_an_owned_model_only_where_it_is_usable(
+    root, models, route_org, status
+):
+    owner, other = make_org(), make_org()
+    owned = make_model(
+        make_connection("openai", "http://127.0.0.1:9/v1", organization=owner),
+        unique("owned"),
+    )
+    primary, _ = models
+    orgs = {"owner": owner.pk, "other": other.pk, None: None}
+    config = {"strategy": "fallback", "targets": [primary.name, owned.name]}
+
+    response = root.post(
+        URL, body(models, config=config, organization=orgs[route_org]), format="json"
+    )
+
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert "belongs to another organization" in str(response.json())
