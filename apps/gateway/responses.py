@@ -184,8 +184,8 @@ class StoringExchange:
             return
         self._saved = True
         output = response.get("output") or []
-        # A passed-through stream carries the upstream model name, so the stored
-        # object gets the name the caller sent, as non-streamed answers do.
+        # A passed-through stream contains the upstream model name, so the stored
+        # object gets the name the caller sent, as non-streamed responses do.
         stored_response = {**response, "model": self._context.body.get("model")}
         record = {
             "input": self._context.input_items,

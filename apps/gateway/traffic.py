@@ -58,9 +58,9 @@ def authenticate(
     elif accept_x_api_key:
         token = exchange.headers.get("x-api-key", "").strip()
     if not token:
-        how = "'x-api-key: <key>' or " if accept_x_api_key else ""
+        header_choice = "'x-api-key: <key>' or " if accept_x_api_key else ""
         raise AuthenticationError(
-            f"Missing virtual key: send it as {how}'Authorization: Bearer <key>'."
+            f"Missing virtual key: send it as {header_choice}'Authorization: Bearer <key>'."
         )
     key = runtime.snapshot.keys.get(digest_key(settings.NEXUS_KEY_HASH_SECRET, token))
     if key is None or not key.is_usable():
@@ -391,6 +391,8 @@ async def count_tokens(
     request = ingress.decode_count_tokens(body)
     call.model = resolve_model(runtime.snapshot, call.key, request.model, "chat")
 
+    # NOTE: this is an estimate, not Anthropic's tokenizer, so for Claude it can
+    # differ from Anthropic's own count in either direction by an unmeasured amount.
     count = await estimate.prompt_tokens(call.model.upstream_model, request)
 
     call.status = 200
@@ -404,6 +406,14 @@ class ResponseNotFoundError(NotFoundError):
     type = "invalid_request_error"
 
 
+def _start_stored_response_call(
+    exchange: Exchange, runtime: GatewayRuntime, call: Call, response_id: str
+) -> None:
+    """Authenticate a stored-response request and name the response in its audit."""
+    call.key = authenticate(exchange, runtime, accept_x_api_key=False)
+    call.details["responses"] = {"response_id": response_id}
+
+
 async def retrieve_response(
     exchange: Exchange,
     runtime: GatewayRuntime,
@@ -413,8 +423,7 @@ async def retrieve_response(
     response_id: str,
 ) -> None:
     """Return a stored Response object of the caller's org from the response store."""
-    call.key = authenticate(exchange, runtime, accept_x_api_key=False)
-    call.details["responses"] = {"response_id": response_id}
+    _start_stored_response_call(exchange, runtime, call, response_id)
     query = parse_qs(exchange.scope.get("query_string", b"").decode("latin-1"))
     if query.get("stream", ["false"])[-1].lower() in ("true", "1"):
         raise InvalidRequestError(
@@ -443,8 +452,7 @@ async def delete_response(
     response_id: str,
 ) -> None:
     """Delete a stored response of the caller's org from the response store."""
-    call.key = authenticate(exchange, runtime, accept_x_api_key=False)
-    call.details["responses"] = {"response_id": response_id}
+    _start_stored_response_call(exchange, runtime, call, response_id)
 
     if not await ResponseStore(runtime).delete(call.key.org_id, response_id):
         raise ResponseNotFoundError(f"Response with id '{response_id}' not found.")

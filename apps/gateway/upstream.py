@@ -466,11 +466,11 @@ async def replay(
     result: ChatResult | ChunkSource,
     filters: list[ResponseFilter] = (),
 ) -> None:
-    """Answer from a stored result (a cache hit) or a shared stream, as JSON or SSE.
+    """Send a stored result (a cache hit) or a shared stream as JSON or SSE.
 
-    The response filters run on the answer as on a fresh one, so hooks saved after
-    an answer was cached still apply. A stored answer is filtered whole before the
-    first byte goes out, so a block answers with an error status.
+    The response filters run on it as on a fresh response, so hooks saved after a
+    response was cached still apply. A stored result is filtered whole before the
+    first byte goes out, so a block gets an error status.
     """
     if isinstance(result, ChunkSource):
         if request.stream:

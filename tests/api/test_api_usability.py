@@ -209,12 +209,12 @@ def test_route_filter_unknown_organization(world, root, routes):
 
 
 def test_audit_events_filter_by_request_id(world, owner):
-    wanted, _ = event_in(world.org), event_in(world.org)
+    expected, _ = event_in(world.org), event_in(world.org)
 
-    response = owner.get("/api/v1/audit-events/", {"request_id": wanted.request_id})
+    response = owner.get("/api/v1/audit-events/", {"request_id": expected.request_id})
 
     assert response.status_code == 200
-    assert ids(response) == {wanted.pk}
+    assert ids(response) == {expected.pk}
 
 
 def test_audit_event_found_by_request_id(world, owner):

@@ -192,14 +192,14 @@ def test_other_org_model_is_not_found(orgs):
 
 def test_model_names_stay_unique_across_orgs(orgs):
     org, other, admin = orgs
-    taken = Model.objects.create(
+    existing = Model.objects.create(
         name=unique("m"), connection=connection_of(other), upstream_model="x"
     )
 
     response = admin.post(
         "/api/v1/models/",
         {
-            "name": taken.name,
+            "name": existing.name,
             "connection": connection_of(org).pk,
             "upstream_model": "x",
         },

@@ -77,7 +77,7 @@ def test_follower_joining_mid_stream_gets_the_whole_stream(cache):
         leader = asyncio.ensure_future(
             post_many(cache.gateway.url, cache.key_a.key, [body])
         )
-        # The leader holds the flight once its upstream call started.
+        # The leader owns the flight once its upstream call has started.
         await until_upstream_called(cache.fake)
         await asyncio.sleep(0.3)
         followers = await post_many(cache.gateway.url, cache.key_a.key, [body] * 5)

@@ -125,9 +125,7 @@ def test_cut_off_stream_is_not_stored(cache, client):
     assert cache.upstream_calls() == 2
 
 
-def test_request_after_a_cut_off_stream_does_not_share_its_failure(
-    cache, client, monkeypatch
-):
+def test_request_after_cut_stream_calls_upstream(cache, client, monkeypatch):
     # The leader's settling is held back, as on a busy gateway: the caller has seen
     # the error event while the stage's on_complete has not run yet.
     layer = type(cache.layer)

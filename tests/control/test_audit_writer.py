@@ -40,7 +40,7 @@ def event(number: int) -> dict:
     return {"request_id": f"req_{number}", "created_at": 0.0}
 
 
-def test_events_arriving_within_the_linger_share_one_batch(writers):
+def test_linger_groups_events_in_one_batch(writers):
     writer = writers(linger_seconds=30.0)
 
     for number in range(3):
@@ -51,7 +51,7 @@ def test_events_arriving_within_the_linger_share_one_batch(writers):
     assert writer.batches == [3]
 
 
-def test_flush_does_not_wait_out_the_linger(writers):
+def test_flush_cuts_the_linger_short(writers):
     writer = writers(linger_seconds=30.0)
     writer.submit(event(1))
 
@@ -59,7 +59,7 @@ def test_flush_does_not_wait_out_the_linger(writers):
     assert writer.batches == [1]
 
 
-def test_full_batch_is_written_without_waiting_for_the_linger(writers):
+def test_full_batch_skips_the_linger(writers):
     writer = writers(linger_seconds=30.0, batch_size=4)
 
     for number in range(4):
@@ -69,7 +69,7 @@ def test_full_batch_is_written_without_waiting_for_the_linger(writers):
     assert writer.batches == [4]
 
 
-def test_without_linger_a_lone_event_is_written_at_once(writers):
+def test_zero_linger_writes_at_once(writers):
     writer = writers(linger_seconds=0.0)
     writer.submit(event(1))
 

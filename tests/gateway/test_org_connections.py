@@ -80,7 +80,7 @@ def test_own_and_shared_models_serve(orgs):
 
 
 @pytest.mark.parametrize("name", ["model_b", "claude_b"])
-def test_openai_chat_of_other_org_model_is_not_found(orgs, name):
+def test_chat_other_org_model_not_found(orgs, name):
     with pytest.raises(openai.NotFoundError) as caught:
         chat(orgs.openai_client(), getattr(orgs, name))
 
@@ -100,7 +100,7 @@ def test_other_org_model_answers_like_unknown(orgs):
     assert foreign.value.body["type"] == unknown.value.body["type"]
 
 
-def test_anthropic_messages_of_other_org_model_is_not_found(orgs):
+def test_messages_other_org_model_not_found(orgs):
     with pytest.raises(anthropic.NotFoundError) as caught:
         orgs.anthropic_client().messages.create(
             model=orgs.claude_b,
@@ -113,7 +113,7 @@ def test_anthropic_messages_of_other_org_model_is_not_found(orgs):
     assert orgs.fake.requests == []
 
 
-def test_count_tokens_of_other_org_model_is_not_found(orgs):
+def test_count_tokens_other_org_not_found(orgs):
     client = orgs.anthropic_client()
     messages = [{"role": "user", "content": "hi"}]
 
@@ -188,7 +188,7 @@ def test_fallback_never_reaches_other_org_connection(orgs):
     assert orgs.credentials_used() == ["Bearer sk-shared", "Bearer sk-org-a"]
 
 
-def test_route_with_only_other_org_fallback_fails_without_reaching_it(orgs):
+def test_route_skips_other_org_fallback(orgs):
     make_fallback(orgs, [orgs.shared, orgs.model_b])
     orgs.fake.enqueue("/v1/chat/completions", FAILURE)
 
@@ -198,7 +198,7 @@ def test_route_with_only_other_org_fallback_fails_without_reaching_it(orgs):
     assert orgs.credentials_used() == ["Bearer sk-shared"]
 
 
-def test_route_of_only_other_org_targets_has_no_usable_target(orgs):
+def test_route_of_other_org_targets_only(orgs):
     make_fallback(orgs, [orgs.model_b])
 
     with pytest.raises(openai.PermissionDeniedError) as caught:

@@ -1,4 +1,4 @@
-"""Response hooks apply to answers served from the cache as to fresh ones."""
+"""Response hooks apply to responses served from the cache as to fresh ones."""
 
 import anthropic
 import openai
@@ -45,9 +45,7 @@ def ask(oai, setup, stream: bool) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_hook_added_after_caching_redacts_the_hit(
-    oai, setup, policy, cached, fake_provider, stream
-):
+def test_new_hook_redacts_cache_hit(oai, setup, policy, cached, fake_provider, stream):
     first, first_outcome = ask(oai, setup, stream)
     policy.add("pii", "response", priority=10)
 
@@ -63,9 +61,7 @@ def test_hook_added_after_caching_redacts_the_hit(
     )
 
 
-def test_blocking_response_hook_stops_a_hit_in_the_callers_format(
-    setup, policy, cached
-):
+def test_blocking_hook_stops_cache_hit(setup, policy, cached):
     claude = anthropic.Anthropic(
         base_url=setup.gateway.url, api_key=setup.key, max_retries=0
     )

@@ -184,13 +184,13 @@ def test_org_admin_edits_own_hook(org, org_admin, hooks):
 def test_other_org_hook_is_not_found(other_org, org_admin, hooks):
     hook = hooks["theirs"]
 
-    shown = org_admin.get(change_url(hook))
+    change_page = org_admin.get(change_url(hook))
     posted = org_admin.post(
         change_url(hook), hook_form(other_org, name=hook.name, enabled="")
     )
 
-    assert shown.status_code == 302
-    assert shown.url == reverse("admin:index")
+    assert change_page.status_code == 302
+    assert change_page.url == reverse("admin:index")
     assert posted.status_code == 302
     hook.refresh_from_db()
     assert hook.enabled is True
@@ -304,11 +304,11 @@ def test_auditor_reads_own_control_events(org, switches):
     theirs = ControlEvent.objects.get(control_id=switches["theirs"].pk)
 
     listed = auditor.get(changelist_url(ControlEvent))
-    shown = auditor.get(change_url(mine))
+    change_page = auditor.get(change_url(mine))
     hidden = auditor.get(change_url(theirs))
 
     assert listed.status_code == 200
-    assert shown.status_code == 200
+    assert change_page.status_code == 200
     assert hidden.status_code == 302
     assert auditor.get(changelist_url(KillSwitch)).status_code == 403
 
@@ -389,10 +389,10 @@ def test_viewer_cannot_change_cache_policy(org, policies):
     viewer = admin_client(make_member(org, "viewer", is_staff=True))
     policy = policies["mine"]
 
-    shown = viewer.get(change_url(policy))
+    change_page = viewer.get(change_url(policy))
     posted = viewer.post(change_url(policy), policy_form(policy, ttl_seconds=5))
 
-    assert shown.status_code == 200
+    assert change_page.status_code == 200
     assert posted.status_code == 403
     policy.refresh_from_db()
     assert policy.ttl_seconds == 3600
@@ -476,13 +476,13 @@ def test_viewer_cannot_release_kill_switch(org, switches):
     viewer = admin_client(make_member(org, "viewer", is_staff=True))
     switch = switches["mine"]
 
-    shown = viewer.get(change_url(switch))
+    change_page = viewer.get(change_url(switch))
     released = viewer.post(
         changelist_url(KillSwitch),
         {"action": "release", "_selected_action": [switch.pk]},
     )
 
-    assert shown.status_code == 200
+    assert change_page.status_code == 200
     # The viewer may run no action, so Django ignores the request and shows the list.
     assert released.status_code == 200
     switch.refresh_from_db()

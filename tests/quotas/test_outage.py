@@ -200,8 +200,8 @@ def test_outage_settlements_replay_onto_kept_counters(
     client = redis.Redis.from_url(private_redis.url)
 
     def pause_once_reserved() -> None:
-        # The reservation is made before the upstream call, so Redis stops answering
-        # while the provider takes its second and the settlement finds it paused.
+        # The reservation is made before the upstream call. Redis is paused while the
+        # provider delays its response for a second, so the settlement finds it paused.
         wait_for(lambda: quota_setup.fake.requests, interval=0.01)
         client.execute_command("CLIENT", "PAUSE", "1500", "ALL")
 

@@ -307,7 +307,7 @@ def anthropic_text(raw: bytes) -> str:
     return "".join(text)
 
 
-def test_passed_through_stream_cut_off_settles_on_text_produced(quota_setup):
+def test_cut_passthrough_stream_charges_text(quota_setup):
     # Anthropic to Anthropic passes the provider's bytes through; its stream reports
     # output tokens only at the end, which a cut-off stream never reaches.
     connection = make_connection("anthropic", quota_setup.fake.anthropic_base)
@@ -350,7 +350,7 @@ def responses_text(raw: bytes) -> str:
     return "".join(text)
 
 
-def test_passed_through_responses_stream_cut_off_settles_on_text_produced(
+def test_cut_responses_stream_charges_text(
     quota_setup,
 ):
     quota = make_quota(quota_setup.org, unit="tokens", hard_limit=10_000)

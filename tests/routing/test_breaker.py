@@ -69,8 +69,8 @@ def test_breaker_skips_then_probes(routing, breaker, gateway):
 
     assert probe.status_code == 200
     assert routing.upstream_models() == ["gpt-primary"]
-    # A success is recorded once its answer is written, so the caller may see the
-    # answer a moment before the breaker closes.
+    # A success is recorded after its response is written, so the caller may get
+    # the response a moment before the breaker closes.
     health = gateway.runtime.router.health
     wait_for(lambda: health.get(target_id(primary)).state == "closed", timeout=5)
 

@@ -100,7 +100,7 @@ def test_one_backend_claims_the_probe(fleet):
     fleet.open_then_wait()
     assert fleet.first.admit(TARGET) is False
     assert fleet.second.admit(TARGET) is False
-    assert fleet.first.wanted_probes == {TARGET}
+    assert fleet.first.requested_probes == {TARGET}
 
     fleet.sync(fleet.first)
     fleet.sync(fleet.second)
@@ -110,8 +110,8 @@ def test_one_backend_claims_the_probe(fleet):
     assert fleet.second.admit(TARGET) is False
     assert fleet.first.admit(TARGET) is False
     assert fleet.second.get(TARGET).state == HALF_OPEN
-    assert fleet.first.wanted_probes == set()
-    assert fleet.second.wanted_probes == set()
+    assert fleet.first.requested_probes == set()
+    assert fleet.second.requested_probes == set()
     assert fleet.second.ready_probes == set()
 
 
@@ -123,7 +123,7 @@ def test_synced_claim_is_known_without_claiming(fleet):
 
     assert fleet.first.states[TARGET].probe_owner == fleet.second.owner
     assert fleet.first.admit(TARGET) is False
-    assert fleet.first.wanted_probes == set()
+    assert fleet.first.requested_probes == set()
 
 
 def test_older_sync_reply_keeps_own_claim(fleet, monkeypatch):
@@ -148,7 +148,7 @@ def test_older_sync_reply_keeps_own_claim(fleet, monkeypatch):
     assert probes == [True]
     assert backend.states[TARGET].probe_owner == backend.owner
     assert backend.admit(TARGET) is False
-    assert backend.wanted_probes == set()
+    assert backend.requested_probes == set()
 
 
 def test_successful_probe_closes_for_both(fleet):
@@ -175,7 +175,7 @@ def test_failed_probe_reopens_for_both(fleet):
     assert health.state == OPEN
     assert health.cooldown_seconds == 20
     assert fleet.second.admit(TARGET) is False
-    assert fleet.second.wanted_probes == set()
+    assert fleet.second.requested_probes == set()
     fleet.clock.now += 20
     assert fleet.claim(fleet.second) is True
     assert fleet.claim(fleet.first) is False
@@ -210,19 +210,19 @@ def test_admit_does_no_network_io(fleet, monkeypatch):
     fleet.open_then_wait()
     calls = []
 
-    with refused_sockets(monkeypatch, calls):
+    with blocked_sockets(monkeypatch, calls):
         assert fleet.first.admit(TARGET) is False
         assert fleet.second.admit(TARGET) is False
     fleet.sync(fleet.first)
     fleet.sync(fleet.second)
-    with refused_sockets(monkeypatch, calls):
+    with blocked_sockets(monkeypatch, calls):
         assert fleet.first.admit(TARGET) is True
         assert fleet.second.admit(TARGET) is False
 
     assert calls == []
 
 
-def test_closed_and_open_breakers_never_ask_for_a_probe():
+def test_closed_open_breakers_skip_claims():
     fleet = Fleet("redis://127.0.0.1:1/0")
     try:
         fleet.first.record(TARGET, Outcome(ok=True, latency_ms=5, status=200))
@@ -231,7 +231,7 @@ def test_closed_and_open_breakers_never_ask_for_a_probe():
             fleet.first.record(TARGET, Outcome(ok=False, latency_ms=5, status=503))
         assert fleet.first.admit(TARGET) is False
 
-        assert fleet.first.wanted_probes == set()
+        assert fleet.first.requested_probes == set()
         assert fleet.first.client is None
         assert fleet.first.shared_probes is True
     finally:
@@ -271,10 +271,10 @@ def test_unreachable_redis_falls_back_to_local_probes(caplog):
 
 
 @contextlib.contextmanager
-def refused_sockets(monkeypatch, calls: list[str]):
+def blocked_sockets(monkeypatch, calls: list[str]):
     """Make every socket connect, send and receive fail and be listed in calls."""
 
-    def refuse(name: str):
+    def block(name: str):
         def method(*args, **kwargs):
             calls.append(name)
             raise AssertionError(f"socket.{name} was called")
@@ -283,7 +283,7 @@ def refused_sockets(monkeypatch, calls: list[str]):
 
     with monkeypatch.context() as patch:
         for name in ("connect", "connect_ex", "send", "sendall", "recv", "recv_into"):
-            patch.setattr(socket.socket, name, refuse(name))
+            patch.setattr(socket.socket, name, block(name))
         yield
 
 
@@ -388,7 +388,7 @@ def test_gateways_send_one_probe_that_closes(routing, two_gateways):
 def ask_for_probe(routing, urls, primary, backup) -> None:
     """Send one request through each gateway and wait until one claims the probe.
 
-    Each request skips the half-open primary and asks for its probe, which the
+    Each request skips the half-open primary and requests its probe, which the
     gateway's next sync claims in Redis.
     """
     for url in urls:
@@ -398,7 +398,7 @@ def ask_for_probe(routing, urls, primary, backup) -> None:
 
 
 def probe_owner(model) -> str:
-    """Return the gateway that holds the probe claim of the model in Redis."""
+    """Return the gateway that owns the probe claim of the model in Redis."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     try:
         owner = client.hget(KEY_PREFIX + target_id(model), "probe_owner")

@@ -142,9 +142,7 @@ def test_anonymous_is_unauthenticated(models):
     [("owner", 201), ("other", 400), (None, 201)],
     ids=["owners_route", "other_orgs_route", "route_for_every_org"],
 )
-def test_route_may_name_an_owned_model_only_where_it_is_usable(
-    root, models, route_org, status
-):
+def test_route_owned_model_scope(root, models, route_org, status):
     owner, other = make_org(), make_org()
     owned = make_model(
         make_connection("openai", "http://127.0.0.1:9/v1", organization=owner),

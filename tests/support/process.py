@@ -76,7 +76,7 @@ def celery_worker(queue: str, broker: str) -> subprocess.Popen:
 
     The node name comes from the queue, so workers that run at the same time (two
     xdist workers, or another test run on the same broker) never claim the same
-    remote-control queue; mingle and gossip are off because no test needs them.
+    remote-control queue. Mingle and gossip are off because no test needs them.
     """
     env = dict(os.environ, DATABASE_URL=test_database_url(), CELERY_BROKER_URL=broker)
     return subprocess.Popen(

@@ -16,7 +16,7 @@ def request_path_queries(gateway, monkeypatch) -> Iterator[list[tuple[str, str]]
 
     Snapshot rebuilds and the audit writer run off the request path and are left
     out. A rebuild already running when recording starts is waited out first,
-    because its queries could not be told apart.
+    because its queries could not be separated from the requests' queries.
     """
     queries: list[tuple[str, str]] = []
     building = threading.local()

@@ -9,8 +9,9 @@ twice the cooldown, up to `max_cooldown_seconds`.
 
 `BreakerState` holds the rules. `MemoryHealth` keeps the states of one process;
 `nexus.engine.routing.redis_health.RedisHealth` shares them between processes.
-Both serve reads and `admit` from local memory, so choosing a target never waits on
-I/O. The Redis backend claims half-open probes during its periodic sync instead.
+Both serve reads and `admit` from local memory, so choosing a target does no I/O
+(a test patches the sockets to check it). The Redis backend claims half-open probes
+during its periodic sync instead.
 """
 
 import logging
@@ -47,6 +48,8 @@ class BreakerConfig:
     cooldown_seconds: float = 30.0
     max_cooldown_seconds: float = 300.0
     # A claimed probe that never reports back frees the half-open slot after this.
+    # NOTE: no setting changes this yet. A claimed probe that no request uses keeps
+    # the target's probe from other processes until this time has passed.
     probe_timeout_seconds: float = 60.0
     # Weight of the newest latency sample in the moving average.
     latency_alpha: float = 0.2

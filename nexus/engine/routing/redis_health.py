@@ -12,7 +12,7 @@ I/O. A request that finds the target half-open, with no claimed probe known to b
 flight, only records that the target wants a probe and skips it. The next sync runs
 CLAIM_SCRIPT for each such target in the same pipeline. The process that wins the
 claim lets its next request to the target through as the probe, so the probe starts
-within about one sync period after a request wanted it. The other processes learn
+within about one sync period after a request needed it. The other processes learn
 the claim from the script's reply or from a later sync, and skip the target until
 the probe's outcome reaches Redis, which closes or re-opens the breaker and clears
 the claim. A won claim that no request uses lapses after `probe_timeout_seconds`.
@@ -296,7 +296,7 @@ class RedisHealth(HealthBackend):
         self.script: Any = None
         self.claim_script: Any = None
         # Half-open targets that a request would have probed. The next sync claims them.
-        self.wanted_probes: set[str] = set()
+        self.requested_probes: set[str] = set()
         # Targets whose probe this process claimed and no request has sent yet.
         self.ready_probes: set[str] = set()
         # False from a failed sync until the next successful sync.
@@ -308,7 +308,7 @@ class RedisHealth(HealthBackend):
         A half-open target admits one request in the whole fleet, the probe. This
         process sends it only once a sync has won the probe's claim for it. Until
         then, and while no claimed probe is known to be in flight, this call adds
-        the target to `wanted_probes` for the next sync to claim, and the request
+        the target to `requested_probes` for the next sync to claim, and the request
         skips the target. While Redis is unreachable, each process claims its own
         probe.
         """
@@ -325,7 +325,7 @@ class RedisHealth(HealthBackend):
             return self._claim_locally(state, now)
 
         if not state.probe_in_flight(now, self.config):
-            self.wanted_probes.add(target_id)
+            self.requested_probes.add(target_id)
         return False
 
     def record(self, target_id: str, outcome: Outcome) -> None:
@@ -340,21 +340,21 @@ class RedisHealth(HealthBackend):
     def reset(self, target_id: str) -> None:
         super().reset(target_id)
         self.pending.pop(target_id, None)
-        self.wanted_probes.discard(target_id)
+        self.requested_probes.discard(target_id)
         self.ready_probes.discard(target_id)
 
     async def sync(self, target_ids: Iterable[str] = ()) -> None:
-        """Send queued outcomes, claim wanted probes and refresh local copies.
+        """Send queued outcomes, claim requested probes and refresh local copies.
 
         The given targets and those with new outcomes are refreshed. Each target in
-        `wanted_probes` gets a CLAIM_SCRIPT call in the same pipeline, and the
+        `requested_probes` gets a CLAIM_SCRIPT call in the same pipeline, and the
         claims this process wins go to `ready_probes`. Raises redis.RedisError when
         Redis is unreachable. The queued outcomes are then kept for the next
-        attempt, and the wanted probes are dropped because admit() claims probes
+        attempt, and the requested probes are dropped because admit() claims probes
         locally until a sync succeeds.
         """
         sent, self.pending = self.pending, {}
-        claims, self.wanted_probes = sorted(self.wanted_probes), set()
+        claims, self.requested_probes = sorted(self.requested_probes), set()
         names = sorted(set(sent) | set(target_ids))
         if not names and not claims:
             return
@@ -443,9 +443,9 @@ class RedisHealth(HealthBackend):
             remote.apply(outcome, self.config)
         remote.tick(now)
         local = self.states.get(name)
-        # A reply computed before this process claimed the probe does not show the
-        # claim yet, and one computed before a request used the claim has an older
-        # probe time, so the local claim is kept while the probe is in flight.
+        # A reply computed before this process claimed the probe, or before a request
+        # used the claim, lacks the claim's current time. So the local claim is kept
+        # while the probe is in flight.
         if (
             local is not None
             and local.state == HALF_OPEN
